@@ -1,0 +1,1 @@
+"""Training: model builders, the trainer (strategy, loop, checkpoints), export and predict. No Qt."""

@@ -1,0 +1,1 @@
+"""Qt only: the main window and wizard pages, workers on QThreads, plots and dialogs."""

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Sets up the test environment (.venv in the checkout) and runs the whole test suite.
+# Usage: bash installer/run-tests.sh [pytest arguments]
+# Needs only Python >= 3.10 with pip and venv, and network access to PyPI (first run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON="${PYTHON:-python3}"
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
+    echo "run-tests: Python 3.10 or newer is needed (found: $("$PYTHON" --version 2>&1))." >&2
+    exit 2
+fi
+if [ ! -x .venv/bin/python ]; then
+    "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e ".[test]"
+.venv/bin/python -m ruff check app tests benchmarks
+export QT_QPA_PLATFORM=offscreen
+exec .venv/bin/python -m pytest "$@"
