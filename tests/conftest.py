@@ -23,6 +23,7 @@ def _isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: p
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("GPU_ASSISTANT_DATA_DIR", str(home / "data"))
     monkeypatch.setenv("GPU_ASSISTANT_CONFIG_DIR", str(home / "config"))
+    monkeypatch.setenv("GPU_ASSISTANT_CACHE_DIR", str(home / "cache"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
     yield home

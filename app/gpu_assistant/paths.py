@@ -1,0 +1,67 @@
+"""Where the app keeps the user's things: runs, caches, logs, settings.
+
+Each folder can be moved with an environment variable (tests point them at a temp dir):
+GPU_ASSISTANT_DATA_DIR (runs, logs), GPU_ASSISTANT_CACHE_DIR (dataset caches),
+GPU_ASSISTANT_CONFIG_DIR (settings). Defaults follow each platform's convention.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+APP_DIR_NAME = "tf-gpu-assistant"
+
+
+def _platform_base(kind: str) -> Path:
+    home = Path.home()
+    if sys.platform == "win32":
+        root = os.environ.get("LOCALAPPDATA") or str(home / "AppData" / "Local")
+        return Path(root) / APP_DIR_NAME / kind
+    if sys.platform == "darwin":
+        sub = {"data": "Application Support", "cache": "Caches", "config": "Preferences"}[kind]
+        return home / "Library" / sub / APP_DIR_NAME
+    xdg = {"data": "XDG_DATA_HOME", "cache": "XDG_CACHE_HOME", "config": "XDG_CONFIG_HOME"}[kind]
+    default = {"data": ".local/share", "cache": ".cache", "config": ".config"}[kind]
+    return Path(os.environ.get(xdg) or home / default) / APP_DIR_NAME
+
+
+def _dir(kind: str) -> Path:
+    override = os.environ.get(f"GPU_ASSISTANT_{kind.upper()}_DIR")
+    path = Path(override) if override else _platform_base(kind)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def data_dir() -> Path:
+    return _dir("data")
+
+
+def cache_dir() -> Path:
+    return _dir("cache")
+
+
+def config_dir() -> Path:
+    return _dir("config")
+
+
+def runs_dir() -> Path:
+    """Default parent folder of training runs (one sub-folder per run)."""
+    path = data_dir() / "runs"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def log_file() -> Path:
+    path = data_dir() / "logs"
+    path.mkdir(parents=True, exist_ok=True)
+    return path / "gpu-assistant.log"
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write a file so that a crash mid-write never leaves it half-written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
