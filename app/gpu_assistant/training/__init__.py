@@ -1,1 +1,1 @@
-"""Training: model builders, the trainer (strategy, loop, checkpoints), export and predict. No Qt."""
+"""Training: model builders, the trainer (strategy, loop, checkpoints), export, predict. No Qt."""
