@@ -1,0 +1,1 @@
+"""Small, honest stand-ins for hardware the test machines lack (see `fakes.nvml`)."""
