@@ -1,0 +1,162 @@
+"""Keras callbacks that connect a fit() to the job contract: progress events, cancel, checkpoints.
+
+Keras is imported lazily, so the callback classes are created on first use by `_classes()`.
+Per-batch work is a clock check; metrics are read and an event built at most 10 times a second,
+which keeps reporting out of the training time (see benchmarks/bench_training.py).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gpu_assistant.jobs import CancelToken, Report
+from gpu_assistant.training.checkpoints import save_checkpoint
+
+MIN_BATCH_INTERVAL_S = 0.1  # at most 10 batch events a second
+
+
+@dataclass
+class RunClock:
+    """What the progress callback needs to know about the run to compute rates and ETA."""
+
+    steps_per_epoch: int
+    global_batch: int
+    epochs: int
+    device_type: str  # "GPU" or "CPU": which memory figure the batch events carry
+
+
+def memory_info(device_type: str) -> dict[str, Any]:
+    """TF's current/peak GPU memory, or this process's resident memory on the CPU."""
+    if device_type == "GPU":
+        import tensorflow as tf
+
+        info = tf.config.experimental.get_memory_info("GPU:0")
+        return {
+            "kind": "tf_gpu",
+            "current_mb": round(info["current"] / 2**20, 1),
+            "peak_mb": round(info["peak"] / 2**20, 1),
+        }
+    return {"kind": "host_rss", "current_mb": round(_rss_bytes() / 2**20, 1)}
+
+
+def _rss_bytes() -> int:
+    """Resident set size now (Linux /proc), else the peak from getrusage."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            import os
+
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak if sys.platform == "darwin" else peak * 1024
+
+
+def _metric(logs: dict[str, Any] | None, name: str) -> float | None:
+    value = (logs or {}).get(name)
+    return None if value is None else round(float(value), 5)
+
+
+@functools.cache
+def _classes() -> dict[str, type]:
+    import keras
+
+    class Progress(keras.callbacks.Callback):
+        """Emits throttled `batch` events and one `epoch` event per completed epoch."""
+
+        def __init__(self, report: Report, cancel: CancelToken, clock: RunClock) -> None:
+            super().__init__()
+            self.report, self.cancel, self.clock = report, cancel, clock
+            self._last_emit = 0.0
+            self._epoch = 0
+            self._epoch_start = self._first_step_end = self._last_step_end = 0.0
+            self._images_per_s: float | None = None
+
+        def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            self._epoch = epoch
+            self._epoch_start = time.perf_counter()
+            self._first_step_end = 0.0
+
+        def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+            if self.cancel.cancelled:
+                self.model.stop_training = True
+                return
+            now = self._last_step_end = time.perf_counter()
+            if not self._first_step_end:
+                self._first_step_end = now  # the first step includes tracing: rate starts here
+                return
+            if now - self._last_emit < MIN_BATCH_INTERVAL_S:
+                return
+            self._last_emit = now
+            done = batch + 1
+            per_step = (now - self._first_step_end) / max(done - 1, 1)
+            clock = self.clock
+            remaining = (clock.steps_per_epoch - done) + clock.steps_per_epoch * (
+                clock.epochs - self._epoch - 1
+            )
+            self.report(
+                {
+                    "event": "batch",
+                    "epoch": self._epoch + 1,
+                    "epochs": clock.epochs,
+                    "step": done,
+                    "steps": clock.steps_per_epoch,
+                    "loss": _metric(logs, "loss"),
+                    "accuracy": _metric(logs, "accuracy"),
+                    "images_per_s": round(clock.global_batch / per_step, 1),
+                    "eta_s": round(max(remaining, 0) * per_step, 1),
+                    "memory": memory_info(clock.device_type),
+                }
+            )
+
+        def on_test_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+            if self.cancel.cancelled:
+                self.model.stop_evaluating = True  # do not validate a cancelled epoch
+
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            if self.cancel.cancelled:
+                return
+            seconds = time.perf_counter() - self._epoch_start
+            train_seconds = self._last_step_end - self._epoch_start  # without validation
+            images = self.clock.steps_per_epoch * self.clock.global_batch
+            event = {
+                "event": "epoch",
+                "epoch": epoch + 1,
+                "epochs": self.clock.epochs,
+                "seconds": round(seconds, 3),
+                "images_per_s": round(images / train_seconds, 1) if train_seconds > 0 else None,
+            }
+            for name in ("loss", "accuracy", "val_loss", "val_accuracy"):
+                event[name] = _metric(logs, name)
+            self.report(event)
+
+    class EpochCheckpoint(keras.callbacks.Callback):
+        """Saves an atomic checkpoint after every completed (not cancelled) epoch."""
+
+        def __init__(self, folder: Path, cancel: CancelToken, state: dict[str, Any]) -> None:
+            super().__init__()
+            self.folder, self.cancel, self.state = folder, cancel, state
+            self.history: list[dict[str, Any]] = list(state.get("history", []))
+
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            if self.cancel.cancelled:
+                return
+            self.history.append({k: float(v) for k, v in (logs or {}).items()})
+            state = {**self.state, "history": self.history}
+            save_checkpoint(self.folder, self.model, epoch + 1, state)
+
+    return {"Progress": Progress, "EpochCheckpoint": EpochCheckpoint}
+
+
+def progress_callback(report: Report, cancel: CancelToken, clock: RunClock) -> Any:
+    return _classes()["Progress"](report, cancel, clock)
+
+
+def checkpoint_callback(folder: Path, cancel: CancelToken, state: dict[str, Any]) -> Any:
+    return _classes()["EpochCheckpoint"](folder, cancel, state)

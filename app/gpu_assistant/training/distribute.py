@@ -1,0 +1,156 @@
+"""Devices and the tf.distribute strategy a run uses, decided from its settings.
+
+Device configuration (visible GPUs, memory growth, logical devices) only works before
+TensorFlow initialises its runtime, so `configure_devices` must run first in a training process;
+a second call in the same process (the UI training twice) keeps the first configuration and says
+so instead of failing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from gpu_assistant.jobs import UserError
+from gpu_assistant.training.settings import TrainSettings
+
+MIN_MIXED_PRECISION_CC = (7, 0)
+
+
+@dataclass
+class DevicePlan:
+    """What `configure_devices` found and set up."""
+
+    device_type: str  # "GPU" or "CPU"
+    devices: list[str]  # logical device names the strategy will use
+    compute_capabilities: list[tuple[int, int]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def cluster_spec(settings: TrainSettings) -> dict[str, Any] | None:
+    """The multi-worker TF_CONFIG for this run: settings.cluster, else the TF_CONFIG variable."""
+    if settings.cluster:
+        return settings.cluster
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        return None
+    try:
+        config = json.loads(raw)
+    except ValueError as error:
+        raise UserError(
+            f"TF_CONFIG is not valid JSON: {error}",
+            'Set it like {"cluster": {"worker": ["host:port", ...]}, '
+            '"task": {"type": "worker", "index": 0}} or unset it.',
+        ) from error
+    workers = config.get("cluster", {}).get("worker", [])
+    return config if len(workers) > 1 else None
+
+
+def configure_devices(settings: TrainSettings) -> DevicePlan:
+    """Choose GPUs, turn on memory growth, split into logical devices; before TF starts."""
+    import tensorflow as tf
+
+    warnings: list[str] = []
+    gpus = tf.config.list_physical_devices("GPU")
+    if settings.gpus:
+        missing = [i for i in settings.gpus if i >= len(gpus)]
+        if missing:
+            raise UserError(
+                f"GPU {missing[0]} was asked for but only {len(gpus)} GPU(s) are visible.",
+                "Check `gpu-assistant doctor` and pick GPUs from its list (--gpus 0,1).",
+            )
+        gpus = [gpus[i] for i in settings.gpus]
+    if not settings.multi_gpu and len(gpus) > 1:
+        gpus = gpus[:1]
+    try:
+        if gpus:
+            tf.config.set_visible_devices(gpus, "GPU")
+            for gpu in gpus:
+                if settings.memory_growth and settings.virtual_devices <= 1:
+                    tf.config.experimental.set_memory_growth(gpu, True)
+        if settings.virtual_devices > 1:
+            _split(tf, gpus[0] if gpus else tf.config.list_physical_devices("CPU")[0], settings)
+    except RuntimeError:
+        # TF is already initialised in this process (a second run in the app): keep what is set.
+        warnings.append(
+            "Device settings (GPUs, memory growth, virtual devices) were already fixed by an "
+            "earlier run in this process; restart the app to change them."
+        )
+    device_type = "GPU" if tf.config.list_logical_devices("GPU") else "CPU"
+    logical = [d.name for d in tf.config.list_logical_devices(device_type)]
+    capabilities = [
+        tuple(tf.config.experimental.get_device_details(g).get("compute_capability", (0, 0)))
+        for g in gpus
+    ]
+    return DevicePlan(device_type, logical, capabilities, warnings)
+
+
+def _split(tf: Any, device: Any, settings: TrainSettings) -> None:
+    """Make `settings.virtual_devices` logical devices out of one physical device."""
+    count = settings.virtual_devices
+    if device.device_type == "GPU":
+        # Each logical GPU needs a fixed memory limit; split a conservative 1 GiB each.
+        configs = [tf.config.LogicalDeviceConfiguration(memory_limit=1024) for _ in range(count)]
+    else:
+        configs = [tf.config.LogicalDeviceConfiguration() for _ in range(count)]
+    tf.config.set_logical_device_configuration(device, configs)
+
+
+def decide_mixed_precision(
+    mode: str, device_type: str, capabilities: list[tuple[int, int]]
+) -> tuple[bool, str | None]:
+    """Whether to train in mixed float16, and a warning when the user's "on" cannot be honoured.
+
+    Mixed precision only speeds up GPUs with tensor cores (compute capability >= 7.0) and is
+    never used on the CPU, where it is slower.
+    """
+    if mode == "off":
+        return False, None
+    capable = (
+        device_type == "GPU"
+        and bool(capabilities)
+        and all(cc >= MIN_MIXED_PRECISION_CC for cc in capabilities)
+    )
+    if capable:
+        return True, None
+    if mode == "on":
+        where = "on the CPU" if device_type != "GPU" else "on GPUs below compute capability 7.0"
+        return False, f"Mixed precision was asked for but is off: it does not help {where}."
+    return False, None
+
+
+def make_strategy(settings: TrainSettings, plan: DevicePlan) -> tuple[Any, str]:
+    """The tf.distribute strategy for the run, and its name for the `start` event."""
+    import tensorflow as tf
+
+    cluster = cluster_spec(settings)
+    if cluster is not None:
+        os.environ["TF_CONFIG"] = json.dumps(cluster)
+        communication = tf.distribute.experimental.CommunicationOptions(
+            implementation=tf.distribute.experimental.CommunicationImplementation.RING
+        )
+        strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=communication)
+        return strategy, "MultiWorkerMirroredStrategy"
+    if settings.multi_gpu and len(plan.devices) > 1:
+        if plan.device_type == "CPU":
+            # NCCL is GPU-only; on logical CPU devices reduce through host memory.
+            cross = tf.distribute.ReductionToOneDevice(reduce_to_device=plan.devices[0])
+        else:
+            cross = None
+        return (
+            tf.distribute.MirroredStrategy(plan.devices, cross_device_ops=cross),
+            "MirroredStrategy",
+        )
+    return tf.distribute.OneDeviceStrategy(plan.devices[0]), "OneDeviceStrategy"
+
+
+def is_chief(settings: TrainSettings) -> tuple[bool, int]:
+    """(whether this process writes the run folder, its worker index) under multi-worker."""
+    cluster = cluster_spec(settings)
+    if cluster is None:
+        return True, 0
+    task = cluster.get("task", {})
+    index = int(task.get("index", 0))
+    return task.get("type", "worker") in ("chief", "worker") and index == 0, index

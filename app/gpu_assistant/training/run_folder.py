@@ -1,0 +1,97 @@
+"""The run folder: where a run's files live, how a new one is named, and the saved split.
+
+Layout: model.keras, labels.txt, metrics.json, settings.json, split.json, evaluation.json,
+checkpoints/ (state.json + the last epoch), logs/ (TensorBoard).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gpu_assistant.jobs import UserError
+from gpu_assistant.paths import atomic_write_text, runs_dir
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    root: Path
+
+    @property
+    def model(self) -> Path:
+        return self.root / "model.keras"
+
+    @property
+    def labels(self) -> Path:
+        return self.root / "labels.txt"
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / "metrics.json"
+
+    @property
+    def settings(self) -> Path:
+        return self.root / "settings.json"
+
+    @property
+    def split(self) -> Path:
+        return self.root / "split.json"
+
+    @property
+    def evaluation(self) -> Path:
+        return self.root / "evaluation.json"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+
+def new_run_folder(out_dir: Path | None, model_name: str) -> RunFolder:
+    """A fresh folder for a new run; refuses to mix two runs in one folder."""
+    if out_dir is None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        out_dir = runs_dir() / f"{stamp}-{model_name}"
+        suffix = 1
+        while out_dir.exists():
+            suffix += 1
+            out_dir = runs_dir() / f"{stamp}-{model_name}-{suffix}"
+    folder = RunFolder(Path(out_dir))
+    if folder.settings.exists():
+        raise UserError(
+            f"{folder.root} already holds a training run.",
+            "Continue it with --resume, or choose another --out folder.",
+        )
+    folder.root.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def existing_run_folder(out_dir: Path | None) -> RunFolder:
+    if out_dir is None or not (Path(out_dir) / "settings.json").is_file():
+        raise UserError(
+            f"There is no run to resume in {out_dir}.",
+            "Pass the run's folder with --out (it holds settings.json), or start a new run.",
+        )
+    return RunFolder(Path(out_dir))
+
+
+def save_model(model: Any, path: Path) -> None:
+    """model.save through a temp file, so a crash never leaves a half-written model."""
+    tmp = path.with_name(f"tmp-{os.getpid()}-{path.name}")
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+def write_json(path: Path, value: Any) -> None:
+    atomic_write_text(path, json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def read_labels(path: Path) -> list[str]:
+    return [line for line in path.read_text(encoding="utf-8").splitlines() if line]

@@ -1,0 +1,455 @@
+"""train(settings, report, cancel): one training run, from a folder of images to a run folder.
+
+The steps: devices and strategy -> scan + split (saved, reused on resume) -> datasets -> model
+(new, or the last checkpoint) -> fit with progress/cancel/checkpoint/early-stopping callbacks ->
+an out-of-memory retry at half the batch -> optional fine-tuning -> model, labels, metrics,
+evaluation. Everything the user sees arrives through `report`; nothing here knows about Qt.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from gpu_assistant.jobs import Cancelled, CancelToken, Report, UserError
+from gpu_assistant.training import distribute
+from gpu_assistant.training.callbacks import RunClock, checkpoint_callback, progress_callback
+from gpu_assistant.training.checkpoints import latest_checkpoint
+from gpu_assistant.training.evaluate import evaluation_report, predict_probabilities
+from gpu_assistant.training.models import build_model, model_choice, unfreeze_top
+from gpu_assistant.training.run_folder import (
+    RunFolder,
+    existing_run_folder,
+    new_run_folder,
+    save_model,
+    write_json,
+)
+from gpu_assistant.training.settings import TrainSettings
+
+FINE_TUNE_LR_FACTOR = 0.1
+IMBALANCE_FOR_CLASS_WEIGHTS = 1.5  # weight classes when the largest is 1.5x the smallest
+
+
+@dataclass
+class TrainResult:
+    """How a run ended and where its files are. status: completed | stopped_early | cancelled."""
+
+    status: str
+    run_dir: Path
+    model_path: Path | None
+    epochs_completed: int
+    metrics: dict[str, Any] = field(default_factory=dict)
+    evaluation_path: Path | None = None
+
+
+@dataclass
+class _Run:
+    """What the steps of one run share."""
+
+    settings: TrainSettings
+    folder: RunFolder
+    report: Report
+    cancel: CancelToken
+    strategy: Any
+    replicas: int
+    device_type: str
+    multi_worker: bool
+
+
+def train(
+    settings: TrainSettings,
+    report: Report,
+    cancel: CancelToken,
+    *,
+    callbacks: Sequence[Any] = (),
+) -> TrainResult:
+    """Train as `settings` say; `callbacks` are extra Keras callbacks (a fault-injection seam
+    for tests, and a hook for power users). Emits start/batch/epoch/done|cancelled|error."""
+    try:
+        return _train(settings, report, cancel, list(callbacks))
+    except UserError as error:
+        report({"event": "error", **error.to_dict()})
+        raise
+
+
+def _train(
+    settings: TrainSettings, report: Report, cancel: CancelToken, extra: list[Any]
+) -> TrainResult:
+    settings.validate()
+    model_choice(settings.model)
+    folder = existing_run_folder(settings.out_dir) if settings.resume else None
+    plan = distribute.configure_devices(settings)
+    for message in plan.warnings:
+        report({"event": "warning", "message": message})
+    strategy, strategy_name = distribute.make_strategy(settings, plan)
+    chief, worker_index = distribute.is_chief(settings)
+    if folder is None:
+        folder = new_run_folder(settings.out_dir, settings.model)
+    if not chief:  # other workers keep their own files apart from the chief's
+        folder = RunFolder(folder.root / f"worker-{worker_index}")
+        folder.root.mkdir(parents=True, exist_ok=True)
+    settings = replace(settings, out_dir=folder.root)
+    settings.save(folder.settings)
+    run = _Run(
+        settings,
+        folder,
+        report,
+        cancel,
+        strategy,
+        int(strategy.num_replicas_in_sync),
+        plan.device_type,
+        strategy_name == "MultiWorkerMirroredStrategy",
+    )
+    use_mixed, warning = distribute.decide_mixed_precision(
+        settings.mixed_precision, plan.device_type, plan.compute_capabilities
+    )
+    if warning:
+        report({"event": "warning", "message": warning})
+    try:
+        cancel.raise_if_cancelled()
+        return _fit_and_finish(run, plan, strategy_name, use_mixed, extra)
+    except Cancelled:
+        report({"event": "cancelled", "run_dir": str(folder.root), "model_path": None})
+        return TrainResult("cancelled", folder.root, None, 0)
+
+
+def _scan_and_split(run: _Run) -> tuple[Any, Any]:
+    from gpu_assistant.data.pipeline import split_records
+    from gpu_assistant.data.scan import scan_folder
+
+    settings = run.settings
+    scan = scan_folder(settings.data_dir, report=_scan_events(run.report), cancel=run.cancel)
+    if run.settings.resume and run.folder.split.is_file():
+        split = _load_split(run.folder.split, scan)
+    else:
+        split = split_records(scan, settings.val_split, 0.0, settings.seed)
+        write_json(
+            run.folder.split,
+            {
+                name: [r.relative_key(scan.root) for r in getattr(split, name)]
+                for name in ("train", "val", "test")
+            },
+        )
+    run.folder.labels.write_text("\n".join(scan.class_names) + "\n", encoding="utf-8")
+    return scan, split
+
+
+def _scan_events(report: Report) -> Report:
+    """Forward the scan's progress; rename its other events ("done" -> "scan_done") so they
+    cannot be mistaken for the run's own."""
+
+    def forward(event: dict[str, Any]) -> None:
+        name = event["event"]
+        report(event if name == "progress" else {**event, "event": f"scan_{name}"})
+
+    return forward
+
+
+def _load_split(path: Path, scan: Any) -> Any:
+    """The split saved by the first run, matched to today's scan (vanished files drop out)."""
+    import json
+
+    from gpu_assistant.data.pipeline import Split
+
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    by_key = {r.relative_key(scan.root): r for r in scan.records}
+    parts = {
+        name: [by_key[k] for k in saved.get(name, []) if k in by_key]
+        for name in ("train", "val", "test")
+    }
+    if not parts["train"]:
+        raise UserError(
+            "None of the training images of the run being resumed are in the folder any more.",
+            "Resume with the same data folder, or start a new run.",
+        )
+    return Split(parts["train"], parts["val"], parts["test"])
+
+
+def _datasets(run: _Run, scan: Any, split: Any, per_replica_batch: int) -> Any:
+    from gpu_assistant.data.pipeline import PipelineOptions, build_datasets
+
+    settings = run.settings
+    options = PipelineOptions(
+        image_size=settings.image_size,
+        batch_size=per_replica_batch * run.replicas,
+        val_split=settings.val_split,
+        seed=settings.seed,
+        augment=settings.augment,
+        cache=settings.cache,  # type: ignore[arg-type]
+    )
+    return build_datasets(scan, options, split=split)
+
+
+def _compile(model: Any, learning_rate: float) -> None:
+    import keras
+
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+
+
+def _model(run: _Run, num_classes: int, use_mixed: bool) -> tuple[Any, int, list[dict]]:
+    """(model, completed epochs, history): from the last checkpoint on resume, else new."""
+    import keras
+
+    keras.mixed_precision.set_global_policy("mixed_float16" if use_mixed else "float32")
+    try:
+        checkpoint = latest_checkpoint(run.folder.checkpoints) if run.settings.resume else None
+        with run.strategy.scope():
+            if checkpoint is not None:
+                model = keras.models.load_model(checkpoint.model_path)
+                return model, checkpoint.epoch, list(checkpoint.state.get("history", []))
+            settings = run.settings
+            model = build_model(
+                settings.model,
+                num_classes,
+                settings.image_size,
+                weights_path=settings.weights_path,
+            )
+            _compile(model, settings.learning_rate)
+            return model, 0, []
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def _fit_and_finish(
+    run: _Run, plan: Any, strategy_name: str, use_mixed: bool, extra: list[Any]
+) -> TrainResult:
+    import tensorflow as tf
+
+    settings = run.settings
+    scan, split = _scan_and_split(run)
+    run.cancel.raise_if_cancelled()
+    model, done_epochs, history = _model(run, len(scan.class_names), use_mixed)
+    total_epochs = settings.epochs + (settings.fine_tune_epochs if _has_backbone(model) else 0)
+    batch = settings.batch_size
+    retried = False
+    stopped_early = False
+    while True:
+        data = _datasets(run, scan, split, batch)
+        steps = _steps(run, len(split.train), batch * run.replicas)
+        run.report(
+            {
+                "event": "start",
+                "run_dir": str(run.folder.root),
+                "strategy": strategy_name,
+                "devices": plan.devices,
+                "device_type": plan.device_type,
+                "replicas": run.replicas,
+                "mixed_precision": use_mixed,
+                "per_replica_batch": batch,
+                "global_batch": batch * run.replicas,
+                "steps_per_epoch": steps,
+                "epochs": total_epochs,
+                "initial_epoch": done_epochs,
+                "train_images": len(split.train),
+                "val_images": len(split.val),
+                "classes": scan.class_names,
+                "cache": data.cache_mode,
+            }
+        )
+        try:
+            history, stopped_early = _fit_phases(
+                run,
+                model,
+                data,
+                steps=steps,
+                batch=batch,
+                done_epochs=done_epochs,
+                total_epochs=total_epochs,
+                history=history,
+                extra=extra,
+            )
+            break
+        except tf.errors.ResourceExhaustedError as error:
+            if retried or batch == 1:
+                raise UserError(
+                    f"Out of memory even with a batch of {batch} images per device.",
+                    "Lower --image-size, choose a smaller model, or close other programs "
+                    "using the GPU.",
+                ) from error
+            retried, batch = True, max(1, batch // 2)
+            checkpoint = latest_checkpoint(run.folder.checkpoints)
+            done_epochs = checkpoint.epoch if checkpoint else 0
+            history = list(checkpoint.state.get("history", [])) if checkpoint else []
+            run.report(
+                {
+                    "event": "warning",
+                    "message": f"Out of memory: retrying once with a batch of {batch} images "
+                    f"per device (from epoch {done_epochs + 1}).",
+                }
+            )
+            run.settings = settings = replace(settings, batch_size=batch)
+            settings.save(run.folder.settings)
+    return _finish(
+        run, model, data, split=split, scan=scan, history=history, stopped_early=stopped_early
+    )
+
+
+def _steps(run: _Run, images: int, global_batch: int) -> int:
+    """Steps per epoch; multi-worker runs drop the last partial batch so all workers agree."""
+    if run.multi_worker:
+        return max(1, images // global_batch)
+    return max(1, math.ceil(images / global_batch))
+
+
+def _has_backbone(model: Any) -> bool:
+    from gpu_assistant.training.models import BACKBONE_LAYER
+
+    return any(layer.name == BACKBONE_LAYER for layer in model.layers)
+
+
+def _fit_phases(
+    run: _Run,
+    model: Any,
+    data: Any,
+    *,
+    steps: int,
+    batch: int,
+    done_epochs: int,
+    total_epochs: int,
+    history: list[dict],
+    extra: list[Any],
+) -> tuple[list[dict], bool]:
+    """The frozen phase, then (for backbones) the fine-tuning phase; returns (history, early)."""
+    settings = run.settings
+    clock = RunClock(steps, batch * run.replicas, total_epochs, run.device_type)
+    state = {"batch_size": batch, "history": history}
+    checkpoint = checkpoint_callback(run.folder.checkpoints, run.cancel, state)
+    base = [progress_callback(run.report, run.cancel, clock), checkpoint, *extra]
+    base.append(_tensorboard(run.folder.logs))
+    phases = [(settings.epochs, None)]
+    if total_epochs > settings.epochs:
+        phases.append((total_epochs, settings.learning_rate * FINE_TUNE_LR_FACTOR))
+    stopped_early = False
+    for end_epoch, fine_tune_lr in phases:
+        if done_epochs >= end_epoch or run.cancel.cancelled or stopped_early:
+            continue
+        if fine_tune_lr is not None:
+            with run.strategy.scope():
+                unfreeze_top(model)
+                _compile(model, fine_tune_lr)
+        stopper = _early_stopping(settings)
+        _fit(
+            run,
+            model,
+            data,
+            epochs=end_epoch,
+            initial_epoch=done_epochs,
+            callbacks=[*base, *stopper],
+        )
+        done_epochs = len(checkpoint.history)
+        stopped_early = bool(stopper and stopper[0].stopped_epoch > 0)
+    return checkpoint.history, stopped_early
+
+
+def _fit(
+    run: _Run, model: Any, data: Any, *, epochs: int, initial_epoch: int, callbacks: list[Any]
+) -> None:
+    import tensorflow as tf
+
+    # Repeat with explicit step counts: the pipeline's cardinality is unknown (it skips files
+    # that vanished since the scan), and multi-worker runs need every worker to agree on steps.
+    global_batch = run.settings.batch_size * run.replicas
+    train, val = data.train.repeat(), data.val
+    kwargs: dict[str, Any] = {
+        "steps_per_epoch": _steps(run, len(data.split.train), global_batch),
+    }
+    if val is not None:
+        val = val.repeat()
+        kwargs["validation_steps"] = _steps(run, len(data.split.val), global_batch)
+    if run.multi_worker:
+        options = tf.data.Options()
+        shard = tf.data.experimental.AutoShardPolicy.DATA
+        options.experimental_distribute.auto_shard_policy = shard
+        train = train.with_options(options)
+        val = val.with_options(options) if val is not None else None
+    weights = data.class_weights
+    counts = [w for w in weights.values() if w > 0]
+    if counts and max(counts) / min(counts) > IMBALANCE_FOR_CLASS_WEIGHTS:
+        kwargs["class_weight"] = weights
+    model.fit(
+        train,
+        validation_data=val,
+        epochs=epochs,
+        initial_epoch=initial_epoch,
+        callbacks=callbacks,
+        verbose=0,
+        shuffle=False,  # the pipeline shuffles
+        **kwargs,
+    )
+
+
+def _early_stopping(settings: TrainSettings) -> list[Any]:
+    if not settings.early_stopping:
+        return []
+    import keras
+
+    return [
+        keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=settings.patience, restore_best_weights=True
+        )
+    ]
+
+
+def _tensorboard(logs: Path) -> Any:
+    import keras
+
+    return keras.callbacks.TensorBoard(str(logs), write_graph=False, update_freq="epoch")
+
+
+def _finish(
+    run: _Run,
+    model: Any,
+    data: Any,
+    *,
+    split: Any,
+    scan: Any,
+    history: list[dict],
+    stopped_early: bool,
+) -> TrainResult:
+    """Save the model (also when cancelled: keep what was learned), metrics and evaluation."""
+    from gpu_assistant.data.pipeline import stable_order
+
+    folder = run.folder
+    save_model(model, folder.model)
+    final = history[-1] if history else {}
+    evaluation_path = None
+    if data.val is not None and not run.cancel.cancelled:
+        probabilities, labels = predict_probabilities(model, data.val)
+        ordered = stable_order(split.val, scan.root, run.settings.seed)
+        paths = [r.path for r in ordered] if len(ordered) == len(labels) else None
+        evaluation = evaluation_report(probabilities, labels, scan.class_names, paths)
+        write_json(folder.evaluation, evaluation)
+        evaluation_path = folder.evaluation
+        final = {**final, "model_val_accuracy": evaluation["accuracy"]}
+    status = (
+        "cancelled" if run.cancel.cancelled else "stopped_early" if stopped_early else "completed"
+    )
+    write_json(folder.metrics, {"status": status, "final": final, "history": history})
+    paths = {
+        "run_dir": str(folder.root),
+        "model_path": str(folder.model),
+        "labels_path": str(folder.labels),
+        "metrics_path": str(folder.metrics),
+        "evaluation_path": str(evaluation_path) if evaluation_path else None,
+        "logs_dir": str(folder.logs),
+    }
+    if status == "cancelled":
+        run.report({"event": "cancelled", "epochs_completed": len(history), **paths})
+    else:
+        run.report(
+            {
+                "event": "done",
+                "status": status,
+                "epochs_completed": len(history),
+                "metrics": final,
+                **paths,
+            }
+        )
+    return TrainResult(status, folder.root, folder.model, len(history), final, evaluation_path)
