@@ -1,0 +1,223 @@
+"""Load and validate the compatibility knowledge in resources/compat/ (data, never code).
+
+The tables say which TensorFlow release needs which Python, driver, compute capability and
+platform; `recommend.py` only combines them. Loading checks every row (types, version syntax,
+order, and that each row names a source listed in sources.json), so a bad edit fails loudly at
+start-up and in the tests rather than giving users a wrong answer.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from gpu_assistant.resources import resource_path
+
+Version = tuple[int, ...]
+_VERSION = re.compile(r"^\d+(\.\d+)*$")
+
+
+class CompatDataError(ValueError):
+    """The shipped compatibility data is malformed (a packaging bug, not a user error)."""
+
+
+def parse_version(text: str) -> Version:
+    """ "535.104.05" -> (535, 104, 5); raises ValueError on anything that is not dotted digits."""
+    text = text.strip()
+    if not _VERSION.match(text):
+        raise ValueError(f"not a version number: {text!r}")
+    return tuple(int(part) for part in text.split("."))
+
+
+def version_at_least(version: str, floor: str) -> bool:
+    return parse_version(version) >= parse_version(floor)
+
+
+@dataclass(frozen=True)
+class Release:
+    version: str  # minor line, "2.21"
+    latest_patch: str  # "2.21.0"
+    python_min: str
+    python_max: str
+    macos_python: tuple[str, str] | None
+    cuda: str
+    cudnn: str
+    cuda_major: int
+    sass_archs: tuple[str, ...]  # "80" = sm_80
+    ptx_arch: str
+    min_cc: str
+    driver_floor: dict[str, str]  # "linux" / "windows" -> minimum driver
+    ptx_jit_driver_floor: dict[str, dict[str, str]]  # "9.0" or "8.x" -> {"linux":..., ...}
+    windows_native_gpu: bool
+    and_cuda: bool
+    and_cuda_style: str | None
+    glibc_min: str
+    sources: tuple[str, ...]
+
+    def supports_python(self, python: str, *, macos: bool = False) -> bool:
+        if macos:
+            if self.macos_python is None:
+                return False
+            low, high = self.macos_python
+        else:
+            low, high = self.python_min, self.python_max
+        return parse_version(low) <= parse_version(python)[:2] <= parse_version(high)
+
+
+@dataclass(frozen=True)
+class Trap:
+    id: str
+    message: str
+    fix: str
+    when: dict[str, str]  # the fields that say when it applies (minor, python, installed, os...)
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class GpuModel:
+    name: str
+    compute_capability: str
+    architecture: str
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Knowledge:
+    releases: tuple[Release, ...]  # newest first
+    traps: tuple[Trap, ...]
+    platforms: dict[str, dict[str, Any]]
+    unsupported_from_cc: str
+    unsupported_why: str
+    texts: dict[str, str]  # templates: cuda_install_linux, jit_warning
+    gpus: tuple[GpuModel, ...]
+    architectures: tuple[tuple[str, str], ...]  # (min_cc, name), ascending
+    sources: dict[str, dict[str, Any]]
+
+    def architecture_of(self, cc: str) -> str:
+        name = "unknown architecture"
+        for min_cc, arch in self.architectures:
+            if parse_version(cc) >= parse_version(min_cc):
+                name = arch
+        return name
+
+
+@cache
+def load_knowledge(folder: Path | None = None) -> Knowledge:
+    """Read and validate resources/compat/*.json (cached: the files never change at run time)."""
+    folder = folder or resource_path("compat")
+    sources = _read(folder / "sources.json")["sources"]
+    tf = _read(folder / "tensorflow.json")
+    gpus = _read(folder / "gpus.json")
+    checker = _Checker(set(sources))
+    releases = tuple(_release(row, checker) for row in tf["releases"])
+    ordered = sorted(releases, key=lambda r: parse_version(r.version), reverse=True)
+    if list(releases) != ordered:
+        raise CompatDataError("tensorflow.json: releases must be listed newest first")
+    traps = tuple(
+        Trap(
+            id=row["id"],
+            message=row["message"],
+            fix=row["fix"],
+            when={k: v for k, v in row.items() if k not in {"id", "message", "fix", "sources"}},
+            sources=checker.sources(row, f"trap {row['id']}"),
+        )
+        for row in tf["traps"]
+    )
+    for name, platform in tf["platforms"].items():
+        checker.sources(platform, f"platform {name}")
+    unsupported = tf["unsupported_from_cc"]
+    checker.sources(unsupported, "unsupported_from_cc")
+    texts = {}
+    for key in ("cuda_install_linux", "jit_warning"):
+        checker.sources(tf[key], key)
+        texts[key] = tf[key]["text"]
+    models = tuple(
+        GpuModel(
+            name=row["name"],
+            compute_capability=checker.version(row["compute_capability"], row["name"]),
+            architecture=row["architecture"],
+            sources=checker.sources(row, row["name"]),
+        )
+        for row in gpus["gpus"]
+    )
+    checker.sources({"sources": gpus["architectures_sources"]}, "architectures")
+    return Knowledge(
+        releases=releases,
+        traps=traps,
+        platforms=tf["platforms"],
+        unsupported_from_cc=checker.version(unsupported["value"], "unsupported_from_cc"),
+        unsupported_why=unsupported["why"],
+        texts=texts,
+        gpus=models,
+        architectures=tuple((a["min_cc"], a["name"]) for a in gpus["architectures"]),
+        sources=sources,
+    )
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise CompatDataError(
+            f"{path.name}: cannot be read ({error}); reinstall the app"
+        ) from error
+
+
+class _Checker:
+    """Small validators that name the offending row."""
+
+    def __init__(self, source_ids: set[str]) -> None:
+        self.source_ids = source_ids
+
+    def version(self, text: Any, where: str) -> str:
+        if not isinstance(text, str) or not _VERSION.match(text):
+            raise CompatDataError(f"{where}: {text!r} is not a version number")
+        return text
+
+    def sources(self, row: dict[str, Any], where: str) -> tuple[str, ...]:
+        ids = row.get("sources") or []
+        if not ids:
+            raise CompatDataError(f"{where}: names no source")
+        unknown = [i for i in ids if i not in self.source_ids]
+        if unknown:
+            raise CompatDataError(f"{where}: unknown source id(s) {unknown}")
+        return tuple(ids)
+
+
+def _release(row: dict[str, Any], check: _Checker) -> Release:
+    where = f"release {row.get('version')}"
+    try:
+        floors = {k: check.version(v, where) for k, v in row["driver_floor"].items()}
+        jit = {
+            cls: {k: check.version(v, where) for k, v in per_os.items()}
+            for cls, per_os in row["ptx_jit_driver_floor"].items()
+        }
+        macos = row["macos_python"]
+        return Release(
+            version=check.version(row["version"], where),
+            latest_patch=check.version(row["latest_patch"], where),
+            python_min=check.version(row["python"]["min"], where),
+            python_max=check.version(row["python"]["max"], where),
+            macos_python=(check.version(macos[0], where), check.version(macos[1], where))
+            if macos
+            else None,
+            cuda=check.version(row["cuda"], where),
+            cudnn=check.version(row["cudnn"], where),
+            cuda_major=int(row["cuda_major"]),
+            sass_archs=tuple(str(a) for a in row["sass_archs"]),
+            ptx_arch=str(row["ptx_arch"]),
+            min_cc=check.version(row["min_cc"], where),
+            driver_floor=floors,
+            ptx_jit_driver_floor=jit,
+            windows_native_gpu=bool(row["windows_native_gpu"]),
+            and_cuda=bool(row["and_cuda"]),
+            and_cuda_style=row["and_cuda_style"],
+            glibc_min=check.version(row["glibc_min"], where),
+            sources=check.sources(row, where),
+        )
+    except (KeyError, TypeError) as error:
+        raise CompatDataError(f"{where}: missing or wrong field {error}") from error
