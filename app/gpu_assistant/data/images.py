@@ -1,0 +1,207 @@
+"""Checking and decoding single image files: the one place that knows about formats.
+
+The scan calls `inspect_image` on every candidate file (really decoding it, so a file that
+would crash training is caught up front with a plain reason). Files TensorFlow's own decoders
+take as they are (8-bit JPEG in RGB or grayscale without an EXIF rotation, PNG up to 8 bits
+per channel) are decoded by TF in the pipeline; everything else valid (CMYK JPEG, 16-bit PNG,
+GIF, BMP, WebP, TIFF, rotated phone photos) is marked `needs_conversion` and goes through
+`load_rgb` (Pillow) once, before the cache.
+
+Resize policy: *squash* -- the whole picture is resized to a square, ignoring its aspect
+ratio (nothing is cropped away, no padding bars). `load_for_model` applies exactly the same
+steps to one file, so predictions see what training saw.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+# File names that are images by extension (case-insensitive); other files are still decoded
+# (a photo without an extension is fine), this only decides what counts at the top level.
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
+)
+# Formats Pillow opens that the app accepts (all converted to RGB on the way in).
+ACCEPTED_FORMATS = frozenset({"JPEG", "PNG", "GIF", "BMP", "WEBP", "TIFF", "MPO"})
+# Signatures of common image formats Pillow cannot read here, so the reason can name them.
+_KNOWN_UNSUPPORTED = (
+    (4, b"ftypheic", "HEIC"),
+    (4, b"ftypheix", "HEIC"),
+    (4, b"ftypmif1", "HEIF"),
+    (4, b"ftypavif", "AVIF"),
+    (0, b"%PDF", "PDF"),
+    (0, b"<svg", "SVG"),
+    (0, b"8BPS", "PSD"),
+)
+_EXIF_ORIENTATION = 0x0112
+
+# The exact reasons a file is skipped (tests and users rely on these words).
+EMPTY = "empty file (0 bytes)"
+NOT_IMAGE = "not an image"
+TRUNCATED = "truncated image (the file ends before the picture does)"
+CORRUPT = "corrupt image data"
+UNREADABLE = "unreadable"
+UNSUPPORTED = "unsupported image format"
+ABSURD = "absurd dimensions"
+
+
+class BadImage(Exception):
+    """A file the pipeline cannot use; `reason` is the plain sentence shown to the user."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    width: int
+    height: int
+    format: str
+    needs_conversion: bool
+
+
+def max_pixels() -> int:
+    """Largest image (width x height) the app decodes: Pillow's decompression-bomb limit."""
+    return int(Image.MAX_IMAGE_PIXELS or 89_478_485)
+
+
+def _sniff_unsupported(path: Path) -> str | None:
+    with open(path, "rb") as handle:
+        head = handle.read(64)
+    for offset, magic, name in _KNOWN_UNSUPPORTED:
+        if head[offset : offset + len(magic)] == magic:
+            return name
+    if head.lstrip().startswith(b"<?xml") and b"<svg" in head:
+        return "SVG"
+    return None
+
+
+def _png_bit_depth(path: Path) -> int:
+    with open(path, "rb") as handle:
+        header = handle.read(25)
+    return header[24] if len(header) == 25 else 8
+
+
+def _header_size(path: Path) -> tuple[int, int] | None:
+    """Width and height from the header alone, for the files Pillow refuses to open as bombs
+    (its format plug-ins read only the header when constructed)."""
+    Image.init()
+    with open(path, "rb") as handle:
+        prefix = handle.read(16)
+        for name in Image.ID:
+            factory, accept = Image.OPEN[name]
+            if accept and not accept(prefix):
+                continue
+            handle.seek(0)
+            try:
+                return factory(handle, str(path)).size
+            except (OSError, SyntaxError, ValueError, EOFError, TypeError):
+                continue
+    return None
+
+
+def _is_native(image: Image.Image, path: Path) -> bool:
+    """Whether TF's decoders give the same picture as Pillow, so Pillow can be skipped."""
+    if image.format == "JPEG":
+        orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
+        return image.mode in ("RGB", "L") and orientation == 1
+    if image.format == "PNG":
+        return _png_bit_depth(path) <= 8 and image.mode in ("RGB", "RGBA", "L", "LA", "P", "1")
+    return False
+
+
+def inspect_image(path: Path) -> ImageInfo:
+    """Decode `path` completely (at reduced scale for JPEG) and say how the pipeline reads it.
+
+    Raises `BadImage` with one of the module's reasons. The pixel count is checked from the
+    header before any pixel is decoded, so a decompression bomb costs nothing.
+    """
+    try:
+        if os.stat(path).st_size == 0:
+            raise BadImage(EMPTY)
+        unsupported = _sniff_unsupported(path)
+        if unsupported:
+            raise BadImage(f"{UNSUPPORTED} ({unsupported})")
+        with Image.open(path) as image:
+            width, height = image.size
+            if image.format not in ACCEPTED_FORMATS:
+                raise BadImage(f"{UNSUPPORTED} ({image.format})")
+            if width < 1 or height < 1 or width * height > max_pixels():
+                raise BadImage(f"{ABSURD} ({width} x {height} pixels)")
+            native = _is_native(image, path)
+            if image.format == "JPEG":
+                image.draft(image.mode, (max(1, width // 8), max(1, height // 8)))
+            image.load()
+    except BadImage:
+        raise
+    except PermissionError as error:
+        raise BadImage(f"{UNREADABLE} ({error.strerror or 'permission denied'})") from error
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        size = _header_size(path)
+        pixels = f"{size[0]} x {size[1]}" if size else f"more than {max_pixels()}"
+        raise BadImage(f"{ABSURD} ({pixels} pixels)") from error
+    except UnidentifiedImageError as error:
+        raise BadImage(NOT_IMAGE) from error
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError) as error:
+        text = str(error).lower()
+        if isinstance(error, EOFError) or "truncated" in text or "ended prematurely" in text:
+            raise BadImage(TRUNCATED) from error
+        if isinstance(error, OSError) and error.errno is not None:
+            raise BadImage(f"{UNREADABLE} ({error.strerror})") from error
+        raise BadImage(CORRUPT) from error
+    return ImageInfo(width, height, str(image.format), not native)
+
+
+def load_rgb(path: str | Path) -> np.ndarray:
+    """Pillow's view of any accepted file as 8-bit RGB [H, W, 3]: first frame, EXIF-rotated.
+
+    16-bit images are scaled down (Pillow's own conversion would clip them to white).
+    """
+    with Image.open(path) as opened:
+        opened.seek(0)
+        image = ImageOps.exif_transpose(opened)
+        if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+            wide = np.asarray(image, dtype=np.float64)
+            scale = 255.0 / 65535.0 if wide.max() > 255 else 1.0
+            gray = np.clip(np.rint(wide * scale), 0, 255).astype(np.uint8)
+            return np.repeat(gray[:, :, None], 3, axis=2)
+        return np.asarray(image.convert("RGB"), dtype=np.uint8)
+
+
+def resize_square(image: tf.Tensor, image_size: int) -> tf.Tensor:
+    """The resize policy (squash to a square, bilinear, antialiased), back to uint8."""
+    import tensorflow as tf
+
+    resized = tf.image.resize(image, (image_size, image_size), antialias=True)
+    return tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8)
+
+
+def decode_native(contents: tf.Tensor) -> tf.Tensor:
+    """TF's decoder for files `inspect_image` called native (JPEG or PNG), as RGB uint8."""
+    import tensorflow as tf
+
+    image = tf.io.decode_image(contents, channels=3, dtype=tf.uint8, expand_animations=False)
+    image.set_shape((None, None, 3))
+    return image
+
+
+def load_for_model(path: str | Path, image_size: int) -> np.ndarray:
+    """One file as the model sees it in training: [image_size, image_size, 3] uint8."""
+    import tensorflow as tf
+
+    info = inspect_image(Path(path))
+    if info.needs_conversion:
+        image = tf.constant(load_rgb(path))
+    else:
+        image = decode_native(tf.io.read_file(str(path)))
+    return resize_square(image, image_size).numpy()

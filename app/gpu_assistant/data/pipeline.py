@@ -1,0 +1,242 @@
+"""From a `ScanResult` to batched tf.data datasets that keep the accelerator fed.
+
+Order of the stages, and why:
+  records (pre-shuffled by a stable hash) -> read + decode + resize in parallel (AUTOTUNE)
+  -> cache resized uint8 (memory, or a disk file reused while the folder is unchanged)
+  -> shuffle -> batch -> augment (train only; after the cache so every epoch differs)
+  -> prefetch(AUTOTUNE).
+Images stay uint8 (a quarter of float32's memory); models rescale themselves, so an exported
+model takes raw pixels exactly like the app does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+
+from gpu_assistant.data.cache import CachePlan, plan_cache
+from gpu_assistant.data.images import decode_native, load_rgb, resize_square
+from gpu_assistant.data.scan import ImageRecord, ScanResult
+from gpu_assistant.jobs import UserError
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+CacheMode = Literal["auto", "memory", "disk", "none"]
+SHUFFLE_BUFFER_BYTES = 64 * 1024 * 1024  # shuffle window after the cache, in image bytes
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    image_size: int = 160
+    batch_size: int = 32
+    val_split: float = 0.2
+    test_split: float = 0.0
+    seed: int = 1337
+    augment: bool = True
+    cache: CacheMode = "auto"
+    cache_dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class Split:
+    train: list[ImageRecord]
+    val: list[ImageRecord]
+    test: list[ImageRecord] = field(default_factory=list)
+
+
+@dataclass
+class Datasets:
+    train: tf.data.Dataset
+    val: tf.data.Dataset | None
+    test: tf.data.Dataset | None
+    class_names: list[str]
+    class_weights: dict[int, float]
+    split: Split
+    cache_mode: str
+    cache_bytes: int
+
+
+def stable_order(records: list[ImageRecord], root: Path, seed: int) -> list[ImageRecord]:
+    """Records sorted by a hash of (seed, relative path): a shuffle that is the same on every
+    run and machine and does not depend on the order the files were listed in."""
+
+    def key(record: ImageRecord) -> bytes:
+        text = f"{seed}\0{record.relative_key(root)}".encode()
+        return hashlib.sha256(text).digest()
+
+    return sorted(records, key=key)
+
+
+def _split_counts(count: int, val_split: float, test_split: float) -> tuple[int, int]:
+    """How many of one class go to validation and test; training always keeps one."""
+    n_val = round(count * val_split) if val_split > 0 else 0
+    n_test = round(count * test_split) if test_split > 0 else 0
+    if val_split > 0 and count >= 2:
+        n_val = max(1, n_val)
+    if test_split > 0 and count >= 3:
+        n_test = max(1, n_test)
+    while n_val + n_test > count - 1 and (n_val or n_test):
+        if n_test >= n_val:
+            n_test -= 1
+        else:
+            n_val -= 1
+    return n_val, n_test
+
+
+def split_records(
+    scan: ScanResult, val_split: float = 0.2, test_split: float = 0.0, seed: int = 1337
+) -> Split:
+    """Stratified, deterministic split: each class is divided in the same proportions, by a
+    stable hash of the file's relative path (never Python's hash() or a random state)."""
+    if not (0 <= val_split < 1 and 0 <= test_split < 1 and val_split + test_split < 1):
+        raise UserError(
+            f"The validation ({val_split:g}) and test ({test_split:g}) fractions must each be "
+            "between 0 and 1 and leave images for training.",
+            "Use e.g. a validation split of 0.2 and a test split of 0 to 0.1.",
+        )
+    train: list[ImageRecord] = []
+    val: list[ImageRecord] = []
+    test: list[ImageRecord] = []
+    for label in range(len(scan.class_names)):
+        ordered = stable_order([r for r in scan.records if r.label == label], scan.root, seed)
+        n_val, n_test = _split_counts(len(ordered), val_split, test_split)
+        val += ordered[:n_val]
+        test += ordered[n_val : n_val + n_test]
+        train += ordered[n_val + n_test :]
+    return Split(train, val, test)
+
+
+def class_weights(records: list[ImageRecord], num_classes: int) -> dict[int, float]:
+    """Weights that make every class count as much as the others ("balanced" weighting)."""
+    counts = np.bincount([r.label for r in records], minlength=num_classes)
+    total = int(counts.sum())
+    return {i: (total / (num_classes * int(c)) if c else 0.0) for i, c in enumerate(counts)}
+
+
+def _load_converted(path: bytes) -> np.ndarray:
+    return load_rgb(path.decode("utf-8"))
+
+
+def _decoded(records: list[ImageRecord], image_size: int) -> tf.data.Dataset:
+    """(uint8 [S, S, 3], int32 label) per record, decoded in parallel, in the records' order."""
+    import tensorflow as tf
+
+    paths = tf.constant([str(r.path) for r in records], dtype=tf.string)
+    labels = tf.constant([r.label for r in records], dtype=tf.int32)
+    convert = tf.constant([r.needs_conversion for r in records], dtype=tf.bool)
+
+    def load(path: tf.Tensor, label: tf.Tensor, needs_conversion: tf.Tensor):
+        def pillow() -> tf.Tensor:
+            image = tf.numpy_function(_load_converted, [path], tf.uint8, stateful=False)
+            image.set_shape((None, None, 3))
+            return image
+
+        image = tf.cond(needs_conversion, pillow, lambda: decode_native(tf.io.read_file(path)))
+        return resize_square(image, image_size), label
+
+    dataset = tf.data.Dataset.from_tensor_slices((paths, labels, convert))
+    dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    # A file changed or removed since the scan is dropped (with a log line), never a crash.
+    return dataset.ignore_errors(log_warning=True)
+
+
+def _augmenter(seed: int):
+    """Random flip, rotation, zoom and contrast on uint8 batches (Keras preprocessing layers)."""
+    import keras
+    import tensorflow as tf
+
+    layers = keras.Sequential(
+        [
+            keras.layers.RandomFlip("horizontal", seed=seed),
+            keras.layers.RandomRotation(0.08, fill_mode="reflect", seed=seed + 1),
+            keras.layers.RandomZoom(0.15, fill_mode="reflect", seed=seed + 2),
+            keras.layers.RandomContrast(0.2, value_range=(0, 255), seed=seed + 3),
+        ]
+    )
+
+    def augment(images: tf.Tensor, labels: tf.Tensor):
+        out = layers(tf.cast(images, tf.float32), training=True)
+        return tf.cast(tf.clip_by_value(tf.round(out), 0.0, 255.0), tf.uint8), labels
+
+    return augment
+
+
+def _finish(
+    records: list[ImageRecord],
+    root: Path,
+    options: PipelineOptions,
+    plan: CachePlan,
+    name: str,
+    *,
+    training: bool,
+) -> tf.data.Dataset:
+    import tensorflow as tf
+
+    dataset = _decoded(stable_order(records, root, options.seed), options.image_size)
+    if plan.mode == "memory":
+        dataset = dataset.cache()
+    elif plan.mode == "disk":
+        dataset = dataset.cache(plan.prefix(name))
+    if training:
+        per_image = options.image_size**2 * 3
+        buffer = max(options.batch_size * 4, SHUFFLE_BUFFER_BYTES // per_image)
+        dataset = dataset.shuffle(min(len(records), buffer), seed=options.seed)
+    dataset = dataset.batch(options.batch_size)
+    if training and options.augment:
+        dataset = dataset.map(_augmenter(options.seed), num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def build_datasets(
+    scan: ScanResult, options: PipelineOptions, *, split: Split | None = None
+) -> Datasets:
+    """Train / validation / test datasets of (uint8 [B, S, S, 3], int32 [B]) batches."""
+    if options.image_size < 8 or options.batch_size < 1:
+        raise UserError(
+            f"Image size {options.image_size} / batch size {options.batch_size} is too small.",
+            "Use an image size of at least 8 pixels (e.g. 160) and a batch size of at least 1.",
+        )
+    split = split or split_records(scan, options.val_split, options.test_split, options.seed)
+    if not split.train:
+        raise UserError(
+            "No images are left for training after the split.",
+            "Add images, or lower the validation and test fractions.",
+        )
+    plan = plan_cache(scan, split, options)
+    parts = {"train": split.train, "val": split.val, "test": split.test}
+    built = {
+        name: _finish(records, scan.root, options, plan, name, training=name == "train")
+        if records
+        else None
+        for name, records in parts.items()
+    }
+    return Datasets(
+        train=built["train"],
+        val=built["val"],
+        test=built["test"],
+        class_names=list(scan.class_names),
+        class_weights=class_weights(split.train, len(scan.class_names)),
+        split=split,
+        cache_mode=plan.mode,
+        cache_bytes=plan.bytes,
+    )
+
+
+def preview_batches(
+    scan: ScanResult, options: PipelineOptions, *, batches: int = 2, per_batch: int = 8
+) -> list[np.ndarray]:
+    """A few augmented batches (uint8 [N, S, S, 3]) for the UI, read without touching the cache."""
+    split = split_records(scan, options.val_split, options.test_split, options.seed)
+    sample = stable_order(split.train, scan.root, options.seed)[: max(1, per_batch)]
+    dataset = _decoded(sample, options.image_size).batch(per_batch)
+    augment = _augmenter(options.seed) if options.augment else None
+    images = next(iter(dataset))[0]
+    out = []
+    for _ in range(batches):
+        out.append((augment(images, None)[0] if augment else images).numpy())
+    return out

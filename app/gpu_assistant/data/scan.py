@@ -1,0 +1,333 @@
+"""Scan a folder of images (one sub-folder per class) and check every file before training.
+
+Why so thorough: `image_dataset_from_directory` crashes mid-epoch on the first bad file and
+does not say which. Here every candidate is decoded up front, in parallel threads (Pillow
+releases the GIL while decoding; see benchmarks/bench_scan.py), and each file the pipeline will
+not use is listed with a plain reason. Layout problems come back with the fix.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+import unicodedata
+import warnings
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from gpu_assistant.data.images import IMAGE_EXTENSIONS, BadImage, ImageInfo, inspect_image
+from gpu_assistant.jobs import CancelToken, Report, UserError, ignore
+
+# Hidden and system entries skipped silently (plus every name starting with a dot).
+IGNORED_NAMES = frozenset(
+    {"thumbs.db", "ehthumbs.db", "desktop.ini", "__macosx", "$recycle.bin", "icon\r"}
+    | {"system volume information"}
+)
+NO_CLASS = "not in a class folder (images must sit in a sub-folder named after their class)"
+IMBALANCE_RATIO = 2.0  # warn when the largest class has this many times the smallest
+SMALL_IMAGE = 32  # pixels; smaller images carry little for a CNN
+PROGRESS_INTERVAL = 0.25  # seconds between progress events (at most ~4/s, at least 1/s)
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    path: Path
+    label: int
+    width: int
+    height: int
+    needs_conversion: bool
+    size_bytes: int = 0
+    mtime_ns: int = 0
+
+    def relative_key(self, root: Path) -> str:
+        """Path below the scanned folder, '/'-separated and NFC-normalised: the same string
+        on Windows, macOS (which stores names decomposed) and Linux."""
+        relative = self.path.relative_to(root).as_posix()
+        return unicodedata.normalize("NFC", relative)
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    path: Path
+    reason: str
+
+
+@dataclass(frozen=True)
+class Problem:
+    message: str
+    fix: str
+
+
+@dataclass(frozen=True)
+class ClassCount:
+    name: str
+    count: int
+
+
+@dataclass
+class ScanResult:
+    root: Path
+    class_names: list[str]
+    records: list[ImageRecord]
+    skipped: list[SkippedFile] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def classes(self) -> list[ClassCount]:
+        counts = [0] * len(self.class_names)
+        for record in self.records:
+            counts[record.label] += 1
+        return [ClassCount(n, c) for n, c in zip(self.class_names, counts, strict=True)]
+
+    @property
+    def total(self) -> int:
+        return len(self.records)
+
+    def size_stats(self) -> dict[str, Any]:
+        """Width/height range and median of the usable images, and how many are tiny."""
+        if not self.records:
+            return {}
+        widths = [r.width for r in self.records]
+        heights = [r.height for r in self.records]
+        small = sum(1 for r in self.records if min(r.width, r.height) < SMALL_IMAGE)
+        return {
+            "min_width": min(widths),
+            "max_width": max(widths),
+            "median_width": statistics.median(widths),
+            "min_height": min(heights),
+            "max_height": max(heights),
+            "median_height": statistics.median(heights),
+            "smaller_than_32px": small,
+            "needs_conversion": sum(1 for r in self.records if r.needs_conversion),
+        }
+
+    def _relative(self, path: Path) -> str:
+        try:
+            return path.relative_to(self.root).as_posix()
+        except ValueError:
+            return str(path)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "root": str(self.root),
+            "classes": [{"name": c.name, "count": c.count} for c in self.classes],
+            "total": self.total,
+            "skipped": [{"path": self._relative(s.path), "reason": s.reason} for s in self.skipped],
+            "warnings": list(self.warnings),
+            "problems": [{"message": p.message, "fix": p.fix} for p in self.problems],
+            "size_stats": self.size_stats(),
+        }
+
+
+def _ignored(name: str) -> bool:
+    return name.startswith(".") or name.lower() in IGNORED_NAMES
+
+
+@dataclass
+class _Listing:
+    class_dirs: list[tuple[str, Path]] = field(default_factory=list)
+    files: list[tuple[int, Path, os.stat_result]] = field(default_factory=list)
+    top_level_images: list[Path] = field(default_factory=list)
+
+
+def _walk_class(
+    folder: Path, label: int, seen: set[tuple[int, int]], listing: _Listing, cancel: CancelToken
+) -> None:
+    """Every non-hidden file below `folder`, following links but never a directory twice."""
+    stack = [folder]
+    while stack:
+        cancel.raise_if_cancelled()
+        current = stack.pop()
+        try:
+            entries = sorted(os.scandir(current), key=lambda e: e.name)
+        except OSError:
+            continue  # an unreadable sub-folder: nothing in it can be listed
+        for entry in entries:
+            if _ignored(entry.name):
+                continue
+            path = Path(entry.path)
+            try:
+                if entry.is_dir():
+                    stat = entry.stat()
+                    key = (stat.st_dev, stat.st_ino)
+                    if key not in seen:
+                        seen.add(key)
+                        stack.append(path)
+                elif entry.is_file():
+                    listing.files.append((label, path, entry.stat()))
+            except OSError:
+                continue  # a dangling link or a file removed while listing
+
+
+def _list_folder(root: Path, cancel: CancelToken) -> _Listing:
+    listing = _Listing()
+    root_stat = root.stat()
+    seen = {(root_stat.st_dev, root_stat.st_ino)}
+    entries = sorted(os.scandir(root), key=lambda e: e.name)
+    for entry in entries:
+        if _ignored(entry.name):
+            continue
+        if entry.is_dir():
+            listing.class_dirs.append((entry.name, Path(entry.path)))
+        elif entry.is_file() and Path(entry.name).suffix.lower() in IMAGE_EXTENSIONS:
+            listing.top_level_images.append(Path(entry.path))
+    listing.class_dirs.sort()
+    for _name, folder in listing.class_dirs:  # a link to another class is not walked twice
+        stat = folder.stat()
+        seen.add((stat.st_dev, stat.st_ino))
+    for label, (_name, folder) in enumerate(listing.class_dirs):
+        _walk_class(folder, label, seen, listing, cancel)
+    return listing
+
+
+def _check_all(
+    files: list[tuple[int, Path, os.stat_result]],
+    report: Report,
+    cancel: CancelToken,
+    max_workers: int | None,
+) -> list[ImageInfo | BadImage]:
+    """`inspect_image` on every file in a thread pool; progress every PROGRESS_INTERVAL."""
+    results: list[ImageInfo | BadImage] = [BadImage("")] * len(files)
+    workers = max_workers or min(32, (os.cpu_count() or 1) + 4)
+    total = len(files)
+    done = 0
+    last = time.monotonic()
+    report({"event": "progress", "done": 0, "total": total, "message": "Checking images"})
+    with warnings.catch_warnings(), ThreadPoolExecutor(workers) as pool:
+        # The pixel limit is checked explicitly; Pillow's own warning would only be noise.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        futures: dict[Future[ImageInfo], int] = {
+            pool.submit(inspect_image, path): i for i, (_, path, _) in enumerate(files)
+        }
+        pending: set[Future[ImageInfo]] = set(futures)
+        try:
+            while pending:
+                finished, pending = wait(pending, PROGRESS_INTERVAL, FIRST_COMPLETED)
+                for future in finished:
+                    error = future.exception()
+                    if error is not None and not isinstance(error, BadImage):
+                        raise error
+                    results[futures[future]] = error or future.result()  # type: ignore[assignment]
+                done += len(finished)
+                cancel.raise_if_cancelled()
+                now = time.monotonic()
+                if now - last >= PROGRESS_INTERVAL or not pending:
+                    last = now
+                    message = f"Checked {done} of {total} files"
+                    report({"event": "progress", "done": done, "total": total, "message": message})
+        finally:
+            if pending:
+                pool.shutdown(wait=True, cancel_futures=True)
+    return results
+
+
+def _problems(result: ScanResult, listing: _Listing, empty_classes: list[str]) -> None:
+    if listing.top_level_images:
+        result.problems.append(
+            Problem(
+                f"{len(listing.top_level_images)} image(s) sit directly in the folder, "
+                "outside any class sub-folder, and are not used.",
+                "Move each into the sub-folder named after its class.",
+            )
+        )
+    for name in empty_classes:
+        result.problems.append(
+            Problem(
+                f"The class folder '{name}' has no usable images, so it is left out.",
+                f"Add images of '{name}' to it, or remove the folder.",
+            )
+        )
+    if len(result.class_names) == 1:
+        result.problems.append(
+            Problem(
+                f"Only one class ('{result.class_names[0]}') was found; a classifier needs at "
+                "least two.",
+                "Add a second sub-folder with images of another class.",
+            )
+        )
+
+
+def _warnings(result: ScanResult) -> None:
+    counts = sorted(result.classes, key=lambda c: c.count)
+    if len(counts) >= 2 and counts[-1].count >= IMBALANCE_RATIO * counts[0].count:
+        listed = ", ".join(f"{c.name} {c.count}" for c in reversed(counts))
+        ratio = counts[-1].count / counts[0].count
+        result.warnings.append(
+            f"Classes are imbalanced ({ratio:.1f}x between the largest and the smallest: "
+            f"{listed}); class weights are applied in training. More images of the small "
+            "classes would help most."
+        )
+    small = result.size_stats().get("smaller_than_32px", 0)
+    if small:
+        result.warnings.append(
+            f"{small} image(s) are smaller than {SMALL_IMAGE} pixels on a side; they are "
+            "enlarged to the training size and carry little detail."
+        )
+    if result.skipped:
+        result.warnings.append(f"{len(result.skipped)} file(s) are skipped; see the list.")
+
+
+def scan_folder(
+    root: str | Path,
+    *,
+    report: Report = ignore,
+    cancel: CancelToken | None = None,
+    max_workers: int | None = None,
+) -> ScanResult:
+    """Find the classes and usable images under `root`; raise `UserError` when none are."""
+    cancel = cancel or CancelToken()
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        what = "is a file, not a folder" if root.exists() else "does not exist"
+        raise UserError(
+            f"The folder '{root}' {what}.",
+            "Choose a folder that holds one sub-folder of images per class.",
+        )
+    root = root.resolve()
+    report({"event": "progress", "done": 0, "total": 0, "message": "Listing files"})
+    listing = _list_folder(root, cancel)
+    checked = _check_all(listing.files, report, cancel, max_workers)
+
+    names = [name for name, _ in listing.class_dirs]
+    per_class: list[list[ImageRecord]] = [[] for _ in names]
+    skipped = [SkippedFile(path, NO_CLASS) for path in listing.top_level_images]
+    for (label, path, stat), outcome in zip(listing.files, checked, strict=True):
+        if isinstance(outcome, BadImage):
+            skipped.append(SkippedFile(path, outcome.reason))
+            continue
+        per_class[label].append(
+            ImageRecord(
+                path,
+                label,
+                outcome.width,
+                outcome.height,
+                outcome.needs_conversion,
+                stat.st_size,
+                stat.st_mtime_ns,
+            )
+        )
+    kept = [i for i, records in enumerate(per_class) if records]
+    class_names = [names[i] for i in kept]
+    records = [
+        ImageRecord(r.path, new, r.width, r.height, r.needs_conversion, r.size_bytes, r.mtime_ns)
+        for new, old in enumerate(kept)
+        for r in per_class[old]
+    ]
+    result = ScanResult(root, class_names, records, sorted(skipped, key=lambda s: s.path))
+    _problems(result, listing, [names[i] for i, r in enumerate(per_class) if not r])
+    _warnings(result)
+    if not records:
+        found = f"{len(listing.files)} file(s) in {len(names)} sub-folder(s)"
+        raise UserError(
+            f"No usable images in '{root}' ({found}).",
+            "Put the images in one sub-folder per class, e.g. cats/ and dogs/, in JPEG, PNG, "
+            "GIF, BMP, WebP or TIFF format.",
+        )
+    report({"event": "done", "total": result.total, "skipped": len(result.skipped)})
+    return result

@@ -1,0 +1,165 @@
+"""The tf.data pipeline with real TensorFlow on the CPU, over small real image folders."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from data_factory import make_class_folder, make_messy_folder, write_image
+from gpu_assistant.data import pipeline
+from gpu_assistant.data.images import load_for_model
+from gpu_assistant.data.pipeline import (
+    PipelineOptions,
+    build_datasets,
+    preview_batches,
+    split_records,
+    stable_order,
+)
+from gpu_assistant.data.scan import scan_folder
+from gpu_assistant.jobs import UserError
+
+pytestmark = pytest.mark.tf
+SIZE = 24
+
+
+def _count(dataset) -> int:
+    return sum(int(labels.shape[0]) for _, labels in dataset)
+
+
+def _options(tmp_path: Path, **kwargs) -> PipelineOptions:
+    defaults = {"image_size": SIZE, "batch_size": 4, "cache_dir": tmp_path / "cache"}
+    return PipelineOptions(**(defaults | kwargs))
+
+
+@pytest.mark.parametrize("cache", ["memory", "disk", "none"])
+def test_messy_folder_iterates_full_epochs(tmp_path: Path, cache: str) -> None:
+    messy = make_messy_folder(tmp_path / "data")
+    scan = scan_folder(tmp_path / "data")
+    data = build_datasets(scan, _options(tmp_path, cache=cache, test_split=0.2))
+    sizes = (len(data.split.train), len(data.split.val), len(data.split.test))
+    assert sum(sizes) == sum(messy.counts.values()) and all(sizes)
+    for _ in range(2):
+        assert _count(data.train) == sizes[0]
+        assert _count(data.val) == sizes[1] and _count(data.test) == sizes[2]
+    images, labels = next(iter(data.train))
+    assert images.dtype.name == "uint8" and labels.dtype.name == "int32"
+    assert images.shape[1:] == (SIZE, SIZE, 3) and images.shape[0] <= 4
+    assert data.cache_mode == cache and data.class_names == scan.class_names
+
+
+def test_validation_pixels_match_single_image_prediction(tmp_path: Path) -> None:
+    """What the model sees in validation is exactly what `load_for_model` gives predict."""
+    make_messy_folder(tmp_path / "data", symlink_loop=False)
+    scan = scan_folder(tmp_path / "data")
+    data = build_datasets(scan, _options(tmp_path, val_split=0.5, batch_size=64))
+    images, labels = next(iter(data.val))
+    expected = stable_order(data.split.val, scan.root, 1337)
+    assert labels.numpy().tolist() == [r.label for r in expected]
+    for image, record in zip(images.numpy(), expected, strict=True):
+        np.testing.assert_array_equal(image, load_for_model(record.path, SIZE))
+
+
+def test_converted_files_keep_their_picture(tmp_path: Path) -> None:
+    """CMYK, 16-bit and palette files come out like their plain 8-bit RGB twin."""
+    for name, mode in (("plain.png", "RGB"), ("cmyk.jpg", "CMYK"), ("p.png", "P")):
+        write_image(tmp_path / "a" / name, 0, size=(32, 32), mode=mode, quality=95)
+    write_image(tmp_path / "b" / "gray.png", 1, size=(32, 32), mode="L")
+    write_image(tmp_path / "b" / "deep.png", 1, size=(32, 32), mode="I;16")
+    scan = scan_folder(tmp_path)
+    pixels = {r.path.name: load_for_model(r.path, 16).astype(int) for r in scan.records}
+    for name in ("cmyk.jpg", "p.png"):
+        assert np.abs(pixels[name] - pixels["plain.png"]).mean() < 12, name
+    assert np.abs(pixels["deep.png"] - pixels["gray.png"]).max() <= 1
+
+
+def test_augmentation_changes_training_batches_but_never_validation(tmp_path: Path) -> None:
+    make_class_folder(tmp_path / "data", {"a": 6, "b": 6}, size=(20, 20))
+    scan = scan_folder(tmp_path / "data")
+    options = _options(tmp_path, batch_size=16, cache="memory", val_split=0.5)
+    data = build_datasets(scan, options)
+    val = [next(iter(data.val))[0].numpy() for _ in range(2)]
+    np.testing.assert_array_equal(val[0], val[1])
+    plain = build_datasets(scan, _options(tmp_path, batch_size=16, augment=False, val_split=0.5))
+    augmented = np.sort(next(iter(data.train))[0].numpy().reshape(6, -1), axis=0)
+    original = np.sort(next(iter(plain.train))[0].numpy().reshape(6, -1), axis=0)
+    assert not np.array_equal(augmented, original)
+    previews = preview_batches(scan, options, batches=2, per_batch=4)
+    assert [p.shape for p in previews] == [(4, SIZE, SIZE, 3)] * 2
+    assert previews[0].dtype == np.uint8 and not np.array_equal(previews[0], previews[1])
+
+
+def _cache_files(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.rglob("*") if p.is_file())
+
+
+def test_disk_cache_is_reused_while_the_folder_is_unchanged(tmp_path: Path) -> None:
+    root = make_class_folder(tmp_path / "data", {"a": 5, "b": 5})
+    scan = scan_folder(root)
+    options = _options(tmp_path, cache="disk")
+    assert _count(build_datasets(scan, options).train) == 8
+    cache_dirs = list((tmp_path / "cache").iterdir())
+    assert len(cache_dirs) == 1 and "train.index" in _cache_files(cache_dirs[0])
+
+    # Unchanged folder: a new pipeline reads the cache, not the files (gone from disk now).
+    moved = tmp_path / "moved"
+    root.rename(moved)
+    root.mkdir()
+    assert _count(build_datasets(scan, options).train) == 8
+    moved.rename(tmp_path / "old")
+    root.rmdir()
+    (tmp_path / "old").rename(root)
+
+    # A changed file gives another fingerprint, hence a fresh cache.
+    changed = root / "a" / "img_0000.png"
+    write_image(changed, 1, size=(20, 20))
+    os.utime(changed, ns=(1, 1))
+    rescanned = scan_folder(root)
+    assert _count(build_datasets(rescanned, options).train) == 8
+    assert len(list((tmp_path / "cache").iterdir())) == 2
+
+
+def test_stopped_first_epoch_never_leaves_a_reusable_half_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pipeline, "SHUFFLE_BUFFER_BYTES", 1)  # stream: 8 images ahead at most
+    root = make_class_folder(tmp_path / "data", {"a": 40, "b": 40})
+    scan = scan_folder(root)
+    options = _options(tmp_path, cache="disk", batch_size=2, val_split=0.25)
+    data = build_datasets(scan, options)
+    iterator = iter(data.train)
+    next(iterator)
+    del iterator  # the user pressed Stop during the first epoch
+    (directory,) = (tmp_path / "cache").iterdir()
+    assert "train.index" not in _cache_files(directory)
+    # A crash leaves a lock and temp files: they are cleared, never read as a cache.
+    (directory / "train_0.lockfile").write_text("crashed")
+    (directory / "train_0.data-00000-of-00001.tempstate123").write_bytes(b"half")
+    assert _count(build_datasets(scan, options).train) == 60
+    assert "train_0.lockfile" not in _cache_files(directory)
+    assert _count(build_datasets(scan, options).train) == 60
+
+
+def test_split_is_deterministic_stratified_and_order_independent(tmp_path: Path) -> None:
+    make_class_folder(tmp_path, {"a": 10, "b": 20, "c": 5})
+    scan = scan_folder(tmp_path)
+    split = split_records(scan, 0.2, 0.2, seed=7)
+    shuffled = scan_folder(tmp_path)
+    shuffled.records.reverse()
+    again = split_records(shuffled, 0.2, 0.2, seed=7)
+    assert {p for r in split.val for p in [r.path]} == {r.path for r in again.val}
+    assert {r.path for r in split.test} == {r.path for r in again.test}
+    per_class = [sum(r.label == k for r in split.val) for k in range(3)]
+    assert per_class == [2, 4, 1]
+    other = split_records(scan, 0.2, 0.2, seed=8)
+    assert {r.path for r in other.val} != {r.path for r in split.val}
+    with pytest.raises(UserError):
+        split_records(scan, 0.6, 0.5)
+
+
+def test_class_weights_balance_the_classes(tmp_path: Path) -> None:
+    make_class_folder(tmp_path, {"a": 12, "b": 4})
+    data = build_datasets(scan_folder(tmp_path), _options(tmp_path, val_split=0.25))
+    assert data.class_weights == pytest.approx({0: 12 / 18, 1: 2.0})
