@@ -1,0 +1,205 @@
+"""`gpu-assistant train DIR`: train an image classifier on a folder of class sub-folders.
+
+Ctrl-C stops at the next step, keeps the last checkpoint and the model, and exits 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from gpu_assistant.jobs import CancelToken, Event, UserError
+from gpu_assistant.training.models import MODELS
+
+# Options that map 1:1 onto TrainSettings fields (None: keep the default or the resumed value).
+_FIELDS = (
+    "epochs",
+    "batch_size",
+    "image_size",
+    "val_split",
+    "learning_rate",
+    "model",
+    "mixed_precision",
+    "virtual_devices",
+    "fine_tune_epochs",
+    "seed",
+    "weights_path",
+)
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train an image classifier on a folder of images (one sub-folder per class)",
+        description="Train on DIR (one sub-folder per class). The run folder gets model.keras, "
+        "labels.txt, metrics.json, evaluation.json, settings.json, checkpoints/ and logs/ "
+        "(open with `tensorboard --logdir RUN/logs`). Ctrl-C stops cleanly (exit 130).",
+    )
+    parser.add_argument("data_dir", metavar="DIR", type=Path, help="folder of class sub-folders")
+    parser.add_argument("--epochs", type=int, help="training epochs (default 10)")
+    parser.add_argument("--batch-size", type=int, help="images per device per step (default 32)")
+    parser.add_argument("--image-size", type=int, help="square side in pixels (default 96)")
+    parser.add_argument("--val-split", type=float, help="validation fraction (default 0.2)")
+    parser.add_argument("--learning-rate", type=float, help="Adam learning rate (default 0.001)")
+    parser.add_argument("--model", choices=list(MODELS), help="model (default small_cnn)")
+    parser.add_argument(
+        "--weights",
+        dest="weights_path",
+        type=Path,
+        help="ImageNet weights file for a transfer model (when Keras cannot download it)",
+    )
+    parser.add_argument(
+        "--fine-tune-epochs",
+        type=int,
+        help="transfer models: extra epochs with the top of the backbone unfrozen (default 0)",
+    )
+    parser.add_argument("--multi-gpu", action="store_true", help="MirroredStrategy over GPUs")
+    parser.add_argument("--gpus", help="comma-separated GPU indices, e.g. 0,1 (default: all)")
+    parser.add_argument("--mixed-precision", choices=["auto", "on", "off"], help="default auto")
+    parser.add_argument(
+        "--virtual-devices",
+        type=int,
+        help="split the one device (CPU or one GPU) into N logical devices; with --multi-gpu "
+        "MirroredStrategy then runs N replicas (tests, demos)",
+    )
+    parser.add_argument(
+        "--cluster-spec",
+        help="multi-worker training: a TF_CONFIG JSON text or file (default: $TF_CONFIG)",
+    )
+    parser.add_argument("--no-early-stopping", action="store_true", help="train every epoch")
+    parser.add_argument("--seed", type=int, help="split and shuffle seed (default 1337)")
+    parser.add_argument("--out", type=Path, help="run folder (default: a new one under runs/)")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out")
+    parser.add_argument("--json", action="store_true", help="JSON Lines: one object per event")
+    parser.set_defaults(func=run)
+
+
+def settings_from_args(args: argparse.Namespace) -> Any:
+    """TrainSettings from the command line; on --resume, the saved ones plus what was given."""
+    from gpu_assistant.training.settings import TrainSettings
+
+    if args.resume:
+        if args.out is None:
+            raise UserError("--resume needs the run's folder.", "Add --out RUN_FOLDER.")
+        saved = Path(args.out) / "settings.json"
+        if not saved.is_file():
+            raise UserError(f"There is no run to resume in {args.out}.", "Start a new run.")
+        settings = TrainSettings.load(saved)
+        settings.data_dir = args.data_dir
+    else:
+        settings = TrainSettings(data_dir=args.data_dir, out_dir=args.out)
+    for name in _FIELDS:
+        value = getattr(args, name)
+        if value is not None:
+            setattr(settings, name, value)
+    settings.resume = args.resume
+    if args.multi_gpu:
+        settings.multi_gpu = True
+    if args.no_early_stopping:
+        settings.early_stopping = False
+    if args.gpus:
+        settings.gpus = _gpu_list(args.gpus)
+    if args.cluster_spec:
+        settings.cluster = _cluster(args.cluster_spec)
+    settings.validate()
+    return settings
+
+
+def _gpu_list(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise UserError(
+            f"--gpus {text!r} is not a list of GPU numbers.", "Use e.g. --gpus 0,1."
+        ) from None
+
+
+def _cluster(text: str) -> dict[str, Any]:
+    source = Path(text)
+    try:
+        raw = source.read_text(encoding="utf-8") if source.is_file() else text
+        spec = json.loads(raw)
+        workers = spec["cluster"]["worker"]
+        int(spec["task"]["index"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise UserError(
+            f"--cluster-spec is not a usable TF_CONFIG ({error}).",
+            'Give {"cluster": {"worker": ["host1:port", "host2:port"]}, '
+            '"task": {"type": "worker", "index": 0}} as text or in a file.',
+        ) from error
+    if not isinstance(workers, list) or not workers:
+        raise UserError("--cluster-spec lists no workers.", "Add the workers' host:port.")
+    return spec
+
+
+@contextmanager
+def cancel_on_sigint(cancel: CancelToken):
+    """Ctrl-C sets the cancel token (training stops at the next step) instead of killing."""
+
+    def handler(_signum: int, _frame: Any) -> None:
+        if cancel.cancelled:  # a second Ctrl-C: the user really wants out
+            raise KeyboardInterrupt
+        print("\nStopping after this step (Ctrl-C again to abort)...", file=sys.stderr)
+        cancel.cancel()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _text_report(event: Event) -> None:
+    """Human-readable progress: one line per epoch, a live line for batches on a terminal."""
+    name = event["event"]
+    if name == "batch":
+        if sys.stdout.isatty():
+            print(
+                f"\r  epoch {event['epoch']}/{event['epochs']} step {event['step']}/"
+                f"{event['steps']} loss {event['loss']} acc {event['accuracy']} "
+                f"{event['images_per_s']} img/s ETA {event['eta_s']:.0f}s   ",
+                end="",
+                flush=True,
+            )
+    elif name == "start":
+        print(
+            f"Training {event['train_images']} images ({event['val_images']} for validation), "
+            f"{len(event['classes'])} classes, {event['strategy']} on {event['replicas']} "
+            f"replica(s) {event['devices']}, global batch {event['global_batch']}, "
+            f"{event['steps_per_epoch']} steps/epoch. Run folder: {event['run_dir']}"
+        )
+    elif name == "epoch":
+        print(
+            f"\rEpoch {event['epoch']}/{event['epochs']}: loss {event['loss']} "
+            f"accuracy {event['accuracy']} val_loss {event['val_loss']} "
+            f"val_accuracy {event['val_accuracy']} ({event['seconds']:.1f}s, "
+            f"{event['images_per_s']} img/s)"
+        )
+    elif name == "warning":
+        print(f"Warning: {event['message']}", file=sys.stderr)
+    elif name == "done":
+        print(f"Done ({event['status']}). Model: {event['model_path']}")
+    elif name == "cancelled":
+        print(f"Cancelled. Kept: {event.get('model_path') or 'the last checkpoint'}")
+
+
+def _json_report(event: Event) -> None:
+    from gpu_assistant.cli.output import print_json
+
+    print_json(event, indent=None)
+
+
+def run(args: argparse.Namespace) -> int:
+    from gpu_assistant.cli import EXIT_CANCELLED, EXIT_OK
+    from gpu_assistant.training.trainer import train
+
+    settings = settings_from_args(args)
+    cancel = CancelToken()
+    with cancel_on_sigint(cancel):
+        result = train(settings, _json_report if args.json else _text_report, cancel)
+    return EXIT_CANCELLED if result.status == "cancelled" else EXIT_OK
