@@ -1,0 +1,150 @@
+"""Start the app window (`run_gui`) or check the whole stack without a person (`self_test`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from gpu_assistant import APP_NAME, __version__, paths
+
+NO_DISPLAY_HELP = """\
+gpu-assistant: there is no display to open the window on (DISPLAY and WAYLAND_DISPLAY are unset).
+What you can do instead:
+  - check this machine:          gpu-assistant --self-test --report report.json
+  - use the command line:        gpu-assistant doctor | recommend | scan | train | predict | export
+  - show the window from here:   ssh -X this-machine gpu-assistant   (or: xvfb-run gpu-assistant)
+"""
+
+
+def has_display(environ: dict[str, str] | None = None, platform: str = sys.platform) -> bool:
+    """False on Linux without an X11/Wayland display and no explicit Qt platform plugin."""
+    env = os.environ if environ is None else environ
+    if not platform.startswith("linux"):
+        return True  # Windows and macOS always have a window system for a desktop user
+    if env.get("QT_QPA_PLATFORM"):
+        return True  # the user chose a platform plugin (offscreen, vnc, eglfs...)
+    return bool(env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"))
+
+
+def _application() -> Any:
+    """The QApplication, with the app's names, style sheet and high-DPI behaviour."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QGuiApplication
+    from PySide6.QtWidgets import QApplication
+
+    from gpu_assistant.ui.theme import apply_theme
+
+    existing = QApplication.instance()
+    if existing is not None:
+        return existing
+    QGuiApplication.setHighDpiScaleFactorRoundingPolicy(
+        Qt.HighDpiScaleFactorRoundingPolicy.PassThrough
+    )
+    app = QApplication(sys.argv[:1])
+    app.setApplicationName(APP_NAME)
+    app.setApplicationVersion(__version__)
+    app.setOrganizationName("tf-gpu-assistant")
+    apply_theme(app)
+    return app
+
+
+def run_gui() -> int:
+    """Open the window; TensorFlow is only imported later, in the background, when needed."""
+    if not has_display():
+        sys.stderr.write(NO_DISPLAY_HELP)
+        return 2
+    app = _application()
+    from gpu_assistant.ui.main_window import MainWindow
+
+    window = MainWindow()
+    window.show()
+    window.page("system").start_probe()
+    return int(app.exec())
+
+
+def _timed(checks: list[dict[str, Any]], name: str, step: Callable[[], str]) -> bool:
+    start = time.perf_counter()
+    try:
+        message, ok = step(), True
+    except Exception as exc:  # every failure becomes a line of the report
+        message = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"
+        ok = False
+    checks.append(
+        {
+            "name": name,
+            "ok": ok,
+            "seconds": round(time.perf_counter() - start, 3),
+            "message": message,
+        }
+    )
+    return ok
+
+
+def self_test(report_path: str | None) -> int:
+    """Qt, the window, TensorFlow and one training step on the sample data; JSON report; 0/1."""
+    if not has_display():
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    checks: list[dict[str, Any]] = []
+    state: dict[str, Any] = {}
+
+    def start_qt() -> str:
+        from gpu_assistant.ui.main_window import MainWindow
+
+        app = _application()
+        state["window"] = MainWindow()
+        state["window"].show()
+        app.processEvents()
+        state["window"].close()
+        return f"Qt {app.platformName()} platform, main window built"
+
+    def import_tf() -> str:
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        return f"TensorFlow {tf.__version__}, GPUs visible: {len(gpus)}"
+
+    def train_one_step() -> str:
+        from gpu_assistant.data.sample import sample_data_dir
+        from gpu_assistant.jobs import CancelToken
+        from gpu_assistant.training.settings import TrainSettings
+        from gpu_assistant.training.trainer import train
+
+        out = Path(tempfile.mkdtemp(prefix="self-test-", dir=paths.data_dir()))
+        settings = TrainSettings(
+            data_dir=str(sample_data_dir()), out_dir=str(out), epochs=1, early_stopping=False
+        )
+        token = CancelToken()
+        seen: list[dict[str, Any]] = []
+
+        def report(event: dict[str, Any]) -> None:
+            seen.append(event)
+            if event.get("event") == "batch":
+                token.cancel()  # one step is enough to prove the stack trains
+
+        try:
+            train(settings, report, token)
+        except Exception as exc:
+            if type(exc).__name__ != "Cancelled":
+                raise
+        batches = [e for e in seen if e.get("event") in {"batch", "epoch"}]
+        if not batches:
+            raise RuntimeError("training reported no step")
+        return f"trained {len(batches)} step(s); loss {batches[-1].get('loss')}"
+
+    for name, step in (("qt", start_qt), ("tensorflow", import_tf), ("train", train_one_step)):
+        if not _timed(checks, name, step):
+            break
+    ok = len(checks) == 3 and all(c["ok"] for c in checks)
+    report = {"app": APP_NAME, "version": __version__, "ok": ok, "checks": checks}
+    text = json.dumps(report, indent=2)
+    if report_path:
+        paths.atomic_write_text(Path(report_path), text + "\n")
+    print(text)
+    return 0 if ok else 1

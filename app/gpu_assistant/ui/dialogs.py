@@ -1,0 +1,50 @@
+"""The one error path of the UI: every failure is written to the log file and shown in a dialog.
+
+A `UserError` from a job arrives with a fix and is shown as a warning; anything else is a bug,
+shown with its traceback under "Show Details" so the user can paste it into a report.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+
+from PySide6.QtWidgets import QMessageBox, QWidget
+
+from gpu_assistant import paths
+
+
+def log_error(title: str, message: str, fix: str = "", details: str = "") -> None:
+    """Append one record to the app's log file (never raises: logging must not hide the error)."""
+    stamp = _dt.datetime.now().isoformat(timespec="seconds")
+    lines = [f"{stamp} ERROR {title}: {message}"]
+    if fix:
+        lines.append(f"  fix: {fix}")
+    if details:
+        lines.extend(f"  {line}" for line in details.rstrip().splitlines())
+    try:
+        with paths.log_file().open("a", encoding="utf-8") as log:
+            log.write("\n".join(lines) + "\n")
+    except OSError:
+        pass
+
+
+def show_error(
+    parent: QWidget | None, title: str, message: str, fix: str = "", details: str = ""
+) -> QMessageBox:
+    """Log the error and open a non-blocking dialog that says what happened and what to do."""
+    log_error(title, message, fix, details)
+    box = QMessageBox(parent)
+    box.setObjectName("errorDialog")
+    box.setAccessibleName("Error")
+    box.setIcon(QMessageBox.Icon.Critical if details else QMessageBox.Icon.Warning)
+    box.setWindowTitle(title)
+    box.setText(message)
+    informative = f"What to do: {fix}" if fix else ""
+    if details:
+        informative += f"\n\nThis looks like a bug. Details are in the log: {paths.log_file()}"
+    box.setInformativeText(informative.strip())
+    if details:
+        box.setDetailedText(details)
+    box.setStandardButtons(QMessageBox.StandardButton.Ok)
+    box.open()  # window-modal but not a nested event loop: running jobs keep reporting
+    return box

@@ -1,0 +1,110 @@
+"""The main window: a step list on the left, the five wizard pages in a stack on the right.
+
+The window owns nothing but layout and shutdown: pages do their own work through
+`AppState.runner`, and closing the window cancels every job and waits for its thread.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QStackedWidget,
+    QWidget,
+)
+
+from gpu_assistant import APP_NAME
+from gpu_assistant.ui.dialogs import show_error
+from gpu_assistant.ui.pages.data import DataPage
+from gpu_assistant.ui.pages.results import ResultsPage
+from gpu_assistant.ui.pages.setup import SetupPage
+from gpu_assistant.ui.pages.system import SystemPage
+from gpu_assistant.ui.pages.train import TrainPage
+from gpu_assistant.ui.settings import Settings
+from gpu_assistant.ui.state import AppState
+from gpu_assistant.ui.widgets import Page
+
+SHUTDOWN_WAIT_MS = 60_000  # a training step on a slow CPU; cancel is honoured at the next step
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, settings: Settings | None = None, nvml: Any = None) -> None:
+        super().__init__()
+        self.setWindowTitle(APP_NAME)
+        self.setObjectName("mainWindow")
+        self.state = AppState(settings or Settings(), nvml=nvml, parent=self)
+        self.state.error.connect(self._show_error)
+        self.last_error_dialog = None
+
+        self.pages: dict[str, Page] = {
+            "system": SystemPage(self.state),
+            "setup": SetupPage(self.state),
+            "data": DataPage(self.state),
+            "train": TrainPage(self.state),
+            "results": ResultsPage(self.state),
+        }
+        self.steps = QListWidget()
+        self.steps.setObjectName("stepList")
+        self.steps.setAccessibleName("Steps")
+        self.stack = QStackedWidget()
+        self.stack.setObjectName("pageStack")
+        for number, page in enumerate(self.pages.values(), start=1):
+            item = QListWidgetItem(f"{number}  {page.title}")
+            item.setToolTip(f"{page.title} (Ctrl+{number})")
+            self.steps.addItem(item)
+            self.stack.addWidget(page)
+            QShortcut(QKeySequence(f"Ctrl+{number}"), self, lambda n=number: self.go(n - 1))
+        self.steps.currentRowChanged.connect(self.stack.setCurrentIndex)
+        self.steps.setFixedWidth(self.steps.sizeHintForColumn(0) + 40)
+        self.steps.setCurrentRow(0)
+        for page in self.pages.values():
+            page.next_requested.connect(self.go_next)
+
+        central = QWidget()
+        layout = QHBoxLayout(central)
+        layout.addWidget(self.steps)
+        layout.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
+        self.job_label = QLabel("")
+        self.job_label.setObjectName("jobStatus")
+        self.statusBar().addPermanentWidget(self.job_label)
+        self.state.runner.job_started.connect(self._update_job_label)
+        self.state.runner.job_finished.connect(self._update_job_label)
+
+        geometry = self.state.settings.geometry()
+        if geometry is None or not self.restoreGeometry(geometry):
+            self.resize(1180, 780)
+
+    def go(self, index: int) -> None:
+        self.steps.setCurrentRow(max(0, min(index, self.stack.count() - 1)))
+
+    def go_next(self) -> None:
+        self.go(self.stack.currentIndex() + 1)
+
+    def page(self, name: str) -> Page:
+        return self.pages[name]
+
+    def _update_job_label(self, _job: object = None) -> None:
+        names = [job.name for job in self.state.runner.running()]
+        self.job_label.setText(f"Running: {', '.join(names)}" if names else "")
+
+    def _show_error(self, title: str, message: str, fix: str, details: str) -> None:
+        self.last_error_dialog = show_error(self, title, message, fix, details)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Stop every job (training keeps its last checkpoint) before the window goes."""
+        self.state.settings.save_geometry(self.saveGeometry())
+        if self.state.runner.running():
+            self.statusBar().showMessage("Stopping running jobs…")
+            self.setCursor(Qt.CursorShape.WaitCursor)
+        self.state.runner.shutdown(SHUTDOWN_WAIT_MS)
+        for page in self.pages.values():
+            page.shutdown()
+        event.accept()

@@ -1,0 +1,1 @@
+"""The five wizard pages, in the order of the user's path."""

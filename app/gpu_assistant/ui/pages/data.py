@@ -1,0 +1,314 @@
+"""Page 3, Data: pick a folder (or the sample set), scan it in the background, set the options.
+
+The scan reports every class, count, image size and each file it will skip with the reason;
+thumbnails are decoded in the same job. Options are remembered between runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyqtgraph as pg
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QIcon, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLineEdit,
+    QListView,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QSpinBox,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QWidget,
+)
+
+from gpu_assistant.data.cache import estimate_cache_bytes
+from gpu_assistant.jobs import CancelToken, Report
+from gpu_assistant.ui.state import AppState
+from gpu_assistant.ui.thumbnails import THUMB_PX, load_thumbnail
+from gpu_assistant.ui.widgets import DropArea, Page, button, named, wrap_label
+from gpu_assistant.ui.worker import Job
+
+THUMBS_PER_CLASS = 6
+CACHE_CHOICES = ("auto", "memory", "disk", "none")
+
+
+def human_bytes(count: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if count < 1024 or unit == "GB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    return f"{count:.1f} GB"
+
+
+def _scan_job(folder: str) -> Any:
+    def job(report: Report, cancel: CancelToken) -> tuple[Any, dict[str, list[Any]]]:
+        from gpu_assistant.data.scan import scan_folder
+
+        scan = scan_folder(folder, report=report, cancel=cancel)
+        thumbs: dict[str, list[Any]] = {name: [] for name in scan.class_names}
+        for record in scan.records:
+            name = scan.class_names[record.label]
+            if len(thumbs[name]) < THUMBS_PER_CLASS:
+                cancel.raise_if_cancelled()
+                image = load_thumbnail(record.path)
+                if image is not None:
+                    thumbs[name].append((str(record.path), image))
+        return scan, thumbs
+
+    return job
+
+
+class DataPage(Page):
+    def __init__(self, state: AppState) -> None:
+        super().__init__(
+            "Data",
+            "Choose a folder with one sub-folder per class (for example photos/cats and "
+            "photos/dogs), or try the bundled sample set. Nothing in the folder is changed.",
+        )
+        self.state = state
+        self.job: Job | None = None
+
+        drop = DropArea()
+        drop.dropped.connect(lambda paths: self.scan(str(paths[0])))
+        row = QHBoxLayout(drop)
+        row.setContentsMargins(0, 0, 0, 0)
+        self.path_edit = named(
+            QLineEdit(state.settings.last_folder),
+            "datasetPathEdit",
+            "Dataset folder",
+            "Folder with one sub-folder per class; you can also drop a folder on this row.",
+        )
+        self.path_edit.setPlaceholderText("Folder with one sub-folder per class — or drop it here")
+        self.path_edit.returnPressed.connect(lambda: self.scan(self.path_edit.text()))
+        row.addWidget(self.path_edit, 1)
+        row.addWidget(button("&Browse…", "browseButton", self.browse))
+        row.addWidget(button("Sca&n", "scanButton", lambda: self.scan(self.path_edit.text())))
+        row.addWidget(
+            button(
+                "Use &sample data",
+                "useSampleButton",
+                self.use_sample,
+                "A small bundled set of labelled images to try the app with.",
+            )
+        )
+        self.cancel_button = button("Cancel", "cancelScanButton", self.cancel_scan)
+        self.cancel_button.setEnabled(False)
+        row.addWidget(self.cancel_button)
+        self.body.addWidget(drop)
+        self.progress = named(QProgressBar(), "scanProgress", "Scan progress")
+        self.progress.setVisible(False)
+        self.body.addWidget(self.progress)
+        self.summary = wrap_label("No folder scanned yet.", "scanSummary")
+        self.body.addWidget(self.summary)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("scanTabs")
+        self.chart = named(pg.PlotWidget(background=None), "classChart", "Images per class")
+        self.chart.getPlotItem().setLabel("left", "images")
+        self.chart.getPlotItem().setMouseEnabled(x=False, y=False)
+        self.chart.setMinimumHeight(200)
+        self.tabs.addTab(self.chart, "Classes")
+        self.thumbs = named(QListWidget(), "thumbnailList", "Example images per class")
+        self.thumbs.setViewMode(QListView.ViewMode.IconMode)
+        self.thumbs.setIconSize(QSize(THUMB_PX, THUMB_PX))
+        self.thumbs.setResizeMode(QListView.ResizeMode.Adjust)
+        self.thumbs.setSpacing(6)
+        self.thumbs.setMovement(QListView.Movement.Static)
+        self.tabs.addTab(self.thumbs, "Examples")
+        self.skipped = named(QTableWidget(0, 2), "skippedTable", "Skipped files and reasons")
+        self.skipped.setHorizontalHeaderLabels(("File", "Why it is skipped"))
+        self.skipped.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.skipped.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.skipped.verticalHeader().hide()
+        self.tabs.addTab(self.skipped, "Skipped (0)")
+        splitter.addWidget(self.tabs)
+        splitter.addWidget(self._options_box())
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 1)
+        self.body.addWidget(splitter, 1)
+
+        row = QHBoxLayout()
+        row.addStretch(1)
+        self.next_button = button("Continue to &Train →", "dataNextButton", self.next_requested)
+        self.next_button.setEnabled(False)
+        row.addWidget(self.next_button)
+        self.body.addLayout(row)
+        self.update_estimate()
+
+    def _options_box(self) -> QWidget:
+        box = QGroupBox("Options")
+        form = QFormLayout(box)
+        options = self.state.data_options
+        self.image_size = named(QSpinBox(), "imageSizeSpin", "Image size in pixels")
+        self.image_size.setRange(32, 512)
+        self.image_size.setSingleStep(16)
+        self.image_size.setSuffix(" px")
+        self.image_size.setValue(int(options["image_size"]))
+        self.val_split = named(QDoubleSpinBox(), "valSplitSpin", "Validation split")
+        self.val_split.setRange(0.05, 0.5)
+        self.val_split.setSingleStep(0.05)
+        self.val_split.setValue(float(options["val_split"]))
+        self.batch_size = named(QSpinBox(), "batchSizeSpin", "Batch size")
+        self.batch_size.setRange(1, 1024)
+        self.batch_size.setValue(int(options["batch_size"]))
+        self.augment = named(
+            QCheckBox("Random flips, rotations and zoom"), "augmentCheck", "Augmentation"
+        )
+        self.augment.setChecked(bool(options["augment"]))
+        self.cache = named(QComboBox(), "cacheCombo", "Cache decoded images")
+        self.cache.addItems(CACHE_CHOICES)
+        self.cache.setCurrentText(str(options["cache"]))
+        self.estimate = wrap_label("", "cacheEstimate")
+        form.addRow("Image size:", self.image_size)
+        form.addRow("Validation split:", self.val_split)
+        form.addRow("Batch size:", self.batch_size)
+        form.addRow("Augmentation:", self.augment)
+        form.addRow("Cache:", self.cache)
+        form.addRow(self.estimate)
+        for spin in (self.image_size, self.batch_size):
+            spin.valueChanged.connect(self.update_estimate)
+        self.val_split.valueChanged.connect(self.update_estimate)
+        self.augment.toggled.connect(self.update_estimate)
+        self.cache.currentTextChanged.connect(self.update_estimate)
+        box.setMinimumWidth(280)
+        return box
+
+    def options(self) -> dict[str, Any]:
+        return {
+            "image_size": self.image_size.value(),
+            "val_split": round(self.val_split.value(), 3),
+            "batch_size": self.batch_size.value(),
+            "augment": self.augment.isChecked(),
+            "cache": self.cache.currentText(),
+        }
+
+    def update_estimate(self) -> None:
+        options = self.options()
+        self.state.data_options.update(options)
+        self.state.settings.save_options(options)
+        self.state.options_changed.emit(options)
+        images = self.state.scan.total if self.state.scan is not None else 0
+        size = estimate_cache_bytes(images, options["image_size"])
+        where = {
+            "auto": "in memory when it fits, otherwise on disk",
+            "memory": "in memory",
+            "disk": "on disk, in the app's cache folder",
+            "none": "not cached: images are decoded again every epoch (slowest)",
+        }[options["cache"]]
+        self.estimate.setText(
+            f"Cache size: about {human_bytes(size)} ({where})."
+            if images
+            else f"Cache: {where}. Scan a folder to see its size."
+        )
+
+    def browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(
+            self, "Choose the dataset folder", self.path_edit.text()
+        )
+        if folder:
+            self.scan(folder)
+
+    def use_sample(self) -> None:
+        from gpu_assistant.data.sample import sample_data_dir
+
+        self.scan(str(sample_data_dir()))
+
+    def cancel_scan(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+
+    def scan(self, folder: str) -> None:
+        folder = folder.strip()
+        if not folder:
+            self.state.report_error(
+                "No folder chosen", "Type or choose a folder to scan.", "Or use the sample data."
+            )
+            return
+        if self.job is not None:
+            self.job.cancel()
+        self.path_edit.setText(folder)
+        self.summary.setText(f"Scanning {folder}…")
+        self.progress.setRange(0, 0)
+        self.progress.setVisible(True)
+        self.cancel_button.setEnabled(True)
+        self.job = job = self.state.runner.start("scan", _scan_job(folder))
+        job.progress.connect(self._on_progress)
+        job.result.connect(lambda value: self._on_result(folder, *value))
+        job.cancelled.connect(lambda: self.summary.setText("Scan cancelled."))
+        job.error.connect(self._on_error)
+        job.finished.connect(lambda: self._on_finished(job))
+
+    def _on_progress(self, event: dict[str, Any]) -> None:
+        total, done = event.get("total"), event.get("done")
+        if isinstance(total, int) and total > 0 and isinstance(done, int):
+            self.progress.setRange(0, total)
+            self.progress.setValue(done)
+
+    def _on_error(self, message: str, fix: str, details: str) -> None:
+        self.summary.setText(f"Could not use this folder: {message}")
+        self.state.report_error("Scan failed", message, fix, details)
+
+    def _on_finished(self, job: Job) -> None:
+        if self.job is job:
+            self.job = None
+            self.progress.setVisible(False)
+            self.cancel_button.setEnabled(False)
+
+    def _on_result(self, folder: str, scan: Any, thumbs: dict[str, list[Any]]) -> None:
+        self.state.settings.last_folder = folder
+        classes = scan.classes
+        stats = scan.size_stats()
+        lines = [
+            f"{scan.total} images in {len(classes)} classes; {len(scan.skipped)} files skipped.",
+        ]
+        if stats:
+            lines.append(
+                f"Image sizes {stats['min_width']}×{stats['min_height']} to "
+                f"{stats['max_width']}×{stats['max_height']} (median "
+                f"{stats['median_width']:.0f}×{stats['median_height']:.0f})."
+            )
+        lines += [f"⚠ {warning}" for warning in scan.warnings]
+        lines += [f"✖ {p.message} {p.fix}" for p in scan.problems]
+        self.summary.setText("\n".join(lines))
+        self._show_chart([c.name for c in classes], [c.count for c in classes])
+        self._show_thumbs(thumbs)
+        self.skipped.setRowCount(len(scan.skipped))
+        for row, skipped in enumerate(scan.skipped):
+            self.skipped.setItem(row, 0, QTableWidgetItem(scan._relative(skipped.path)))
+            self.skipped.setItem(row, 1, QTableWidgetItem(skipped.reason))
+        self.skipped.resizeColumnToContents(0)
+        self.tabs.setTabText(2, f"Skipped ({len(scan.skipped)})")
+        self.state.set_scan(scan)
+        self.next_button.setEnabled(not scan.problems and scan.total > 0)
+        self.update_estimate()
+
+    def _show_chart(self, names: list[str], counts: list[int]) -> None:
+        plot = self.chart.getPlotItem()
+        plot.clear()
+        xs = list(range(len(names)))
+        plot.addItem(pg.BarGraphItem(x=xs, height=counts, width=0.6, brush="#0072B2"))
+        plot.getAxis("bottom").setTicks([list(zip(xs, names, strict=True))])
+        plot.setXRange(-0.6, len(names) - 0.4, padding=0)
+        plot.setYRange(0, max(counts, default=1) * 1.1, padding=0)
+
+    def _show_thumbs(self, thumbs: dict[str, list[Any]]) -> None:
+        self.thumbs.clear()
+        for name, images in thumbs.items():
+            for path, image in images:
+                item = QListWidgetItem(QIcon(QPixmap.fromImage(image)), name)
+                item.setToolTip(path)
+                self.thumbs.addItem(item)

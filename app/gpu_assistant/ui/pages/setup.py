@@ -1,0 +1,248 @@
+"""Page 2, Setup: which TensorFlow fits this machine, what blocks the GPU and how to fix it;
+install or repair it with pip (live log, progress, cancel), verify it, copy a report.
+
+Verification runs in a child process (a broken CUDA install can hang or crash on import); the
+install runs pip with an argument list into the Python the app runs in.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QPlainTextEdit,
+    QProgressBar,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+)
+
+from gpu_assistant.jobs import CancelToken, Report
+from gpu_assistant.ui.state import AppState
+from gpu_assistant.ui.widgets import Page, button, named, wrap_label
+from gpu_assistant.ui.worker import Job
+
+VERIFY_TIMEOUT_S = 180.0
+STATUS_MARK = {"pass": "✔ pass", "warn": "⚠ warn", "fail": "✖ fail", "skip": "– skip"}
+
+
+def _recommend_job(info: Any) -> Any:
+    def job(_report: Report, _cancel: CancelToken) -> Any:
+        from gpu_assistant.system.recommend import query_from_system, recommend
+
+        return recommend(query_from_system(info))
+
+    return job
+
+
+def _verify_job(report: Report, cancel: CancelToken) -> Any:
+    from gpu_assistant.system.verify import verify
+
+    return verify(VERIFY_TIMEOUT_S, report, cancel)
+
+
+def _install_job(argv: list[str]) -> Any:
+    def job(report: Report, cancel: CancelToken) -> Any:
+        from gpu_assistant.system.install import pip_install
+
+        return pip_install(argv, report, cancel)
+
+    return job
+
+
+def _report_job(report: Report, cancel: CancelToken) -> str:
+    from gpu_assistant.system.doctor import doctor
+
+    return doctor(verify=False).to_markdown()
+
+
+class SetupPage(Page):
+    def __init__(self, state: AppState) -> None:
+        super().__init__(
+            "Setup",
+            "The TensorFlow build that fits this computer, everything that stops it from using "
+            "the GPU, and the fix. Install / repair runs pip for you; Verify checks that it works.",
+        )
+        self.state = state
+        self.recommendation: Any = None
+        self.job: Job | None = None
+        self.verdict = wrap_label("Waiting for detection…", "setupVerdict")
+        self.body.addWidget(self.verdict)
+        form = QFormLayout()
+        self.fields = {
+            key: wrap_label("—", f"setup_{key}")
+            for key in ("tensorflow", "package", "cuda", "command")
+        }
+        form.addRow("TensorFlow:", self.fields["tensorflow"])
+        form.addRow("Package:", self.fields["package"])
+        form.addRow("CUDA / cuDNN:", self.fields["cuda"])
+        form.addRow("Install command:", self.fields["command"])
+        self.body.addLayout(form)
+        self.blockers = wrap_label("", "blockerList")
+        self.body.addWidget(self.blockers)
+
+        row = QHBoxLayout()
+        self.install_button = button(
+            "&Install / repair TensorFlow",
+            "installButton",
+            self.install,
+            "Runs pip in the Python this app runs in, then verifies the result.",
+        )
+        self.verify_button = button(
+            "&Verify",
+            "verifyButton",
+            self.verify,
+            "Imports TensorFlow in a separate process and runs real work on every GPU.",
+        )
+        self.copy_button = button(
+            "&Copy report",
+            "copyReportButton",
+            self.copy_report,
+            "A Markdown report of this machine, fit to paste into a forum post or issue.",
+        )
+        self.cancel_button = button("Cancel", "cancelSetupButton", self.cancel)
+        self.cancel_button.setEnabled(False)
+        for widget in (self.install_button, self.verify_button, self.copy_button):
+            row.addWidget(widget)
+        row.addWidget(self.cancel_button)
+        row.addStretch(1)
+        row.addWidget(button("Continue to &Data →", "setupNextButton", self.next_requested))
+        self.body.addLayout(row)
+        self.progress = named(QProgressBar(), "setupProgress", "Install or verify progress")
+        self.progress.setVisible(False)
+        self.body.addWidget(self.progress)
+
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        self.checks = named(QTableWidget(0, 3), "verifyTable", "Verification checks")
+        self.checks.setHorizontalHeaderLabels(("Check", "Result", "Details and fix"))
+        self.checks.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.checks.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.checks.setWordWrap(True)
+        self.checks.verticalHeader().hide()
+        self.log = named(QPlainTextEdit(), "installLog", "Install and verify log")
+        self.log.setReadOnly(True)
+        self.log.setPlaceholderText("The output of pip and of the verification appears here.")
+        self.log.setMaximumBlockCount(5000)
+        splitter.addWidget(self.checks)
+        splitter.addWidget(self.log)
+        self.body.addWidget(splitter, 1)
+        state.system_changed.connect(self._on_system)
+
+    def _on_system(self, info: Any) -> None:
+        job = self.state.runner.start("recommend", _recommend_job(info))
+        job.result.connect(self.show_recommendation)
+        job.error.connect(lambda m, f, d: self.state.report_error("Recommendation failed", m, f, d))
+
+    def show_recommendation(self, rec: Any) -> None:
+        self.recommendation = rec
+        if rec.ok:
+            self.verdict.setText(f"TensorFlow {rec.tensorflow} will use your GPU here.")
+            role = "verdict-ok"
+        elif rec.tensorflow:
+            self.verdict.setText(
+                f"TensorFlow {rec.tensorflow} runs here, but not on the GPU until the problems "
+                "below are fixed."
+            )
+            role = "verdict-warn"
+        else:
+            self.verdict.setText("No TensorFlow build fits this machine as it is.")
+            role = "verdict-fail"
+        self.verdict.setProperty("role", role)
+        self.verdict.style().polish(self.verdict)
+        self.fields["tensorflow"].setText(rec.tensorflow or "—")
+        self.fields["package"].setText(rec.package or "—")
+        self.fields["cuda"].setText(
+            f"CUDA {rec.cuda}, cuDNN {rec.cudnn}" if rec.cuda else "none (CPU build)"
+        )
+        self.fields["command"].setText(rec.install_command or "—")
+        lines = [f"✖ {b.message}\n    Fix: {b.fix}" for b in rec.blockers]
+        lines += [f"⚠ {w.message}" for w in rec.warnings]
+        self.blockers.setText("\n".join(lines))
+        self.install_button.setEnabled(bool(rec.install_argv))
+
+    # -- jobs ----------------------------------------------------------------------------------
+    def _run(self, name: str, fn: Any, on_result: Any) -> Job | None:
+        if self.job is not None:
+            return None
+        self.progress.setRange(0, 0)
+        self.progress.setVisible(True)
+        self.cancel_button.setEnabled(True)
+        for widget in (self.install_button, self.verify_button):
+            widget.setEnabled(False)
+        self.job = job = self.state.runner.start(name, fn)
+        job.progress.connect(self._on_progress)
+        job.result.connect(on_result)
+        job.cancelled.connect(lambda: self.log.appendPlainText(f"— {name} cancelled —"))
+        job.error.connect(lambda m, f, d: self.state.report_error(f"{name} failed", m, f, d))
+        job.finished.connect(self._on_finished)
+        return job
+
+    def install(self) -> None:
+        rec = self.recommendation
+        if rec is None or not rec.install_argv:
+            return
+        self.log.appendPlainText(f"$ {sys.executable} {' '.join(rec.install_argv)}")
+        self._run("install", _install_job(list(rec.install_argv)), self._on_installed)
+
+    def verify(self) -> None:
+        self.checks.setRowCount(0)
+        self._run("verify", _verify_job, self.show_verification)
+
+    def copy_report(self) -> None:
+        job = self.state.runner.start("report", _report_job)
+        job.result.connect(self._copy)
+        job.error.connect(lambda m, f, d: self.state.report_error("Report failed", m, f, d))
+
+    def _copy(self, markdown: str) -> None:
+        QGuiApplication.clipboard().setText(markdown)
+        self.log.appendPlainText("Report copied to the clipboard (Markdown).")
+
+    def cancel(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+
+    def _on_progress(self, event: dict[str, Any]) -> None:
+        if event.get("line"):
+            self.log.appendPlainText(str(event["line"]))
+        if event.get("message"):
+            self.log.appendPlainText(str(event["message"]))
+        total, done = event.get("total"), event.get("done")
+        if isinstance(total, int) and total > 0 and isinstance(done, int):
+            self.progress.setRange(0, total)
+            self.progress.setValue(done)
+
+    def _on_installed(self, _result: Any) -> None:
+        self.log.appendPlainText("Install finished; verifying…")
+        self._after_finish = self.verify
+
+    _after_finish: Any = None
+
+    def _on_finished(self) -> None:
+        self.job = None
+        self.progress.setVisible(False)
+        self.cancel_button.setEnabled(False)
+        self.verify_button.setEnabled(True)
+        self.install_button.setEnabled(
+            bool(self.recommendation and self.recommendation.install_argv)
+        )
+        follow, self._after_finish = self._after_finish, None
+        if follow is not None:
+            follow()
+
+    def show_verification(self, result: Any) -> None:
+        checks = list(result.checks)
+        self.checks.setRowCount(len(checks))
+        for row, check in enumerate(checks):
+            detail = check.message + (f"\nFix: {check.fix}" if check.fix else "")
+            for column, text in enumerate(
+                (check.name, STATUS_MARK.get(check.status, check.status), detail)
+            ):
+                self.checks.setItem(row, column, QTableWidgetItem(text))
+        self.checks.resizeRowsToContents()

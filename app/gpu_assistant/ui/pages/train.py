@@ -1,0 +1,374 @@
+"""Page 4, Train: model and options, the multi-GPU and mixed-precision choices, Start / Stop, and
+live plots (loss, accuracy, memory, GPU utilisation) fed by the trainer's events.
+
+Training runs as a job; a second job samples memory. Plots redraw at most 10 times a second.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QProgressBar,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gpu_assistant.jobs import CancelToken, Report
+from gpu_assistant.training.models import MODELS
+from gpu_assistant.ui.monitor import monitor_job
+from gpu_assistant.ui.plots import LivePlot
+from gpu_assistant.ui.state import AppState
+from gpu_assistant.ui.widgets import Page, button, named, wrap_label
+from gpu_assistant.ui.worker import Job
+
+MIXED_PRECISION_MIN_CC = 7.0
+PROCESS_SERIES = "this process (training on the CPU)"
+
+
+def _train_job(settings: Any) -> Any:
+    def job(report: Report, cancel: CancelToken) -> Any:
+        from gpu_assistant.training.trainer import train
+
+        return train(settings, report, cancel)
+
+    return job
+
+
+def _cc(value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        return 0.0
+
+
+class TrainPage(Page):
+    def __init__(self, state: AppState) -> None:
+        super().__init__(
+            "Train",
+            "Train an image classifier on the scanned folder. The plots update live; Stop keeps "
+            "what was learned so far (the last completed epoch is saved).",
+        )
+        self.state = state
+        self.job: Job | None = None
+        self.monitor: Job | None = None
+        self.steps_per_epoch = 0
+        self.last_result: Any = None
+        self._monitored: list[int] = []
+        self._t0 = time.monotonic()
+
+        top = QHBoxLayout()
+        top.addWidget(self._options_box(), 2)
+        top.addWidget(self._devices_box(), 2)
+        self.body.addLayout(top)
+
+        row = QHBoxLayout()
+        self.start_button = button("&Start training", "startTrainingButton", self.start)
+        self.stop_button = button("S&top", "stopTrainingButton", self.stop)
+        self.stop_button.setEnabled(False)
+        self.progress = named(QProgressBar(), "trainProgress", "Training progress")
+        self.status = wrap_label("Scan a folder on the Data page first.", "trainStatus")
+        row.addWidget(self.start_button)
+        row.addWidget(self.stop_button)
+        row.addWidget(self.progress, 1)
+        self.results_button = button("See &results →", "trainNextButton", self.next_requested)
+        self.results_button.setEnabled(False)
+        row.addWidget(self.results_button)
+        self.body.addLayout(row)
+        self.body.addWidget(self.status)
+
+        grid = QGridLayout()
+        self.loss_plot = LivePlot("lossPlot", "Loss", "loss")
+        self.accuracy_plot = LivePlot("accuracyPlot", "Accuracy", "accuracy")
+        self.memory_plot = LivePlot("gpuMemoryPlot", "Memory", "MiB", x_label="seconds")
+        self.util_plot = LivePlot("gpuUtilPlot", "GPU utilisation", "%", x_label="seconds")
+        for plot, name in ((self.loss_plot, "loss"), (self.accuracy_plot, "accuracy")):
+            plot.add_series(f"train {name}")
+            plot.add_series(f"val {name}", dashed=True)
+        for position, plot in enumerate(
+            (self.loss_plot, self.accuracy_plot, self.memory_plot, self.util_plot)
+        ):
+            grid.addWidget(plot, position // 2, position % 2)
+        self.body.addLayout(grid, 1)
+        self.update_devices(None)
+        state.system_changed.connect(self.update_devices)
+        state.scan_changed.connect(self._on_scan)
+
+    # -- options -------------------------------------------------------------------------------
+    def _options_box(self) -> QWidget:
+        box = QGroupBox("Model and schedule")
+        form = QFormLayout(box)
+        options = self.state.data_options
+        self.model = named(QComboBox(), "modelCombo", "Model")
+        for choice in MODELS.values():
+            self.model.addItem(choice.label, choice.name)
+            self.model.setItemData(self.model.count() - 1, choice.description, 3)  # tooltip
+        self.model.setCurrentIndex(max(0, self.model.findData(options["model"])))
+        self.epochs = named(QSpinBox(), "epochsSpin", "Epochs")
+        self.epochs.setRange(1, 1000)
+        self.epochs.setValue(int(options["epochs"]))
+        self.learning_rate = named(QDoubleSpinBox(), "learningRateSpin", "Learning rate")
+        self.learning_rate.setDecimals(5)
+        self.learning_rate.setRange(0.00001, 1.0)
+        self.learning_rate.setSingleStep(0.0005)
+        self.learning_rate.setValue(float(options["learning_rate"]))
+        form.addRow("Model:", self.model)
+        form.addRow("Epochs:", self.epochs)
+        form.addRow("Learning rate:", self.learning_rate)
+        return box
+
+    def _devices_box(self) -> QWidget:
+        box = QGroupBox("Devices")
+        layout = QVBoxLayout(box)
+        self.mixed_precision = named(
+            QCheckBox("Mixed precision (float16 on the GPU: faster, less memory)"),
+            "mixedPrecisionCheck",
+            "Mixed precision",
+        )
+        self.mixed_reason = wrap_label("", "mixedPrecisionReason")
+        self.multi_gpu = named(
+            QCheckBox("Use several GPUs (MirroredStrategy)"), "multiGpuCheck", "Use several GPUs"
+        )
+        self.multi_gpu.toggled.connect(self._sync_gpu_checks)
+        self.multi_reason = wrap_label("", "multiGpuReason")
+        self.gpu_list = QVBoxLayout()
+        self.gpu_checks: list[QCheckBox] = []
+        for widget in (self.mixed_precision, self.mixed_reason, self.multi_gpu, self.multi_reason):
+            layout.addWidget(widget)
+        layout.addLayout(self.gpu_list)
+        layout.addStretch(1)
+        return box
+
+    def update_devices(self, info: Any) -> None:
+        """Enable the GPU choices only when they can work here, and say why when they cannot."""
+        gpus = list(info.gpus) if info is not None else []
+        for check in self.gpu_checks:
+            check.deleteLater()
+        self.gpu_checks = []
+        for gpu in gpus:
+            check = named(
+                QCheckBox(f"GPU {gpu.index}: {gpu.name} ({gpu.memory_total_mib / 1024:.0f} GiB)"),
+                f"gpuCheck{gpu.index}",
+                f"Train on GPU {gpu.index}",
+            )
+            check.setChecked(True)
+            self.gpu_list.addWidget(check)
+            self.gpu_checks.append(check)
+        if info is None:
+            reason = "Detecting GPUs…"
+        elif len(gpus) < 2:
+            found = "no NVIDIA GPU is" if not gpus else "only one GPU is"
+            reason = f"Needs at least two GPUs; {found} visible here."
+        else:
+            reason = f"{len(gpus)} GPUs found: training is split across the ones ticked below."
+        self.multi_gpu.setEnabled(len(gpus) >= 2)
+        if len(gpus) < 2:
+            self.multi_gpu.setChecked(False)
+        self.multi_reason.setText(reason)
+        self.multi_gpu.setToolTip(reason)
+        self._sync_gpu_checks()
+
+        old = [g.name for g in gpus if _cc(g.compute_capability) < MIXED_PRECISION_MIN_CC]
+        if not gpus:
+            mixed = "Needs an NVIDIA GPU (on the CPU it only slows training down)."
+        elif old:
+            mixed = f"Needs compute capability 7.0 or newer; {', '.join(old)} is older."
+        else:
+            mixed = "Available on these GPUs."
+        self.mixed_precision.setEnabled(bool(gpus) and not old)
+        if not self.mixed_precision.isEnabled():
+            self.mixed_precision.setChecked(False)
+        self.mixed_reason.setText(mixed)
+        self.mixed_precision.setToolTip(mixed)
+        self.memory_plot.getPlotItem().setTitle(
+            "GPU memory (NVML used, TF current/peak)" if gpus else "Process memory (no GPU: CPU)"
+        )
+
+    def _sync_gpu_checks(self) -> None:
+        for check in self.gpu_checks:
+            check.setEnabled(self.multi_gpu.isChecked())
+
+    def _on_scan(self, scan: Any) -> None:
+        self.status.setText(f"Ready: {scan.total} images in {len(scan.class_names)} classes.")
+
+    # -- running -------------------------------------------------------------------------------
+    def settings(self) -> Any:
+        from gpu_assistant.training.settings import TrainSettings
+
+        data = self.state.data_options
+        chosen = [i for i, check in enumerate(self.gpu_checks) if check.isChecked()]
+        multi = self.multi_gpu.isChecked()
+        return TrainSettings(
+            data_dir=Path(self.state.scan.root),
+            model=str(self.model.currentData()),
+            epochs=self.epochs.value(),
+            batch_size=int(data["batch_size"]),
+            image_size=int(data["image_size"]),
+            val_split=float(data["val_split"]),
+            learning_rate=self.learning_rate.value(),
+            multi_gpu=multi,
+            gpus=chosen if multi else [],
+            mixed_precision="on" if self.mixed_precision.isChecked() else "off",
+            augment=bool(data["augment"]),
+            cache=str(data["cache"]),
+        )
+
+    def start(self) -> None:
+        if self.state.scan is None:
+            self.state.report_error(
+                "No data yet", "Training needs a scanned folder.", "Go to the Data page first."
+            )
+            return
+        if self.job is not None:
+            return
+        settings = self.settings()
+        self.state.settings.save_options(
+            {
+                "model": settings.model,
+                "epochs": settings.epochs,
+                "learning_rate": settings.learning_rate,
+            }
+        )
+        for plot in (self.loss_plot, self.accuracy_plot):
+            plot.clear_data()
+        self._reset_monitor_plots(settings.gpus or [g.index for g in self._gpus()][:1])
+        self.progress.setRange(0, 0)
+        self.status.setText("Starting: loading TensorFlow and building the model…")
+        self.start_button.setEnabled(False)
+        self.stop_button.setEnabled(True)
+        self.results_button.setEnabled(False)
+        self.job = job = self.state.runner.start("train", _train_job(settings))
+        job.progress.connect(self.on_event)
+        job.result.connect(self._on_result)
+        job.error.connect(self._on_error)
+        job.finished.connect(self._on_finished)
+        if self._monitored:
+            monitor = monitor_job(self._monitored, self.state.nvml)
+            self.monitor = self.state.runner.start("monitor", monitor)
+            self.monitor.progress.connect(self._on_usage)
+
+    def stop(self) -> None:
+        if self.job is not None:
+            self.status.setText("Stopping at the next step…")
+            self.stop_button.setEnabled(False)
+            self.job.cancel()
+
+    def _gpus(self) -> list[Any]:
+        return list(self.state.system.gpus) if self.state.system is not None else []
+
+    def _reset_monitor_plots(self, gpus: list[int]) -> None:
+        self._monitored = gpus
+        self._t0 = time.monotonic()
+        for plot in (self.memory_plot, self.util_plot):
+            plot.remove_series()
+        if gpus:
+            for index in gpus:
+                self.memory_plot.add_series(f"GPU {index} used (NVML)")
+                self.util_plot.add_series(f"GPU {index}")
+            self.memory_plot.add_series("TF current", dashed=True)
+            self.memory_plot.add_series("TF peak", dashed=True)
+        else:
+            self.memory_plot.add_series(PROCESS_SERIES)
+        self.util_plot.setEnabled(bool(gpus))
+        self.util_plot.getPlotItem().setTitle(
+            "GPU utilisation" if gpus else "GPU utilisation (no GPU in use)"
+        )
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        kind = event.get("event")
+        if kind == "start":
+            self._on_start(event)
+        elif kind == "batch":
+            steps = max(1, int(event.get("steps") or 1))
+            epoch, step = int(event.get("epoch", 1)), int(event.get("step", 0))
+            x = epoch - 1 + step / steps
+            self.loss_plot.append("train loss", x, event.get("loss"))
+            self.accuracy_plot.append("train accuracy", x, event.get("accuracy"))
+            self.progress.setRange(0, steps * int(event.get("epochs") or self.epochs.value()))
+            self.progress.setValue((epoch - 1) * steps + step)
+            self.status.setText(
+                f"Epoch {epoch}/{event.get('epochs', '?')} · step {step}/{steps} · "
+                f"{event.get('images_per_s') or 0:.0f} images/s · ETA {_eta(event.get('eta_s'))}"
+            )
+            self._memory_from_trainer(event.get("memory") or {})
+        elif kind == "epoch":
+            x = int(event.get("epoch", 1))
+            for name in ("loss", "accuracy"):
+                plot = self.loss_plot if name == "loss" else self.accuracy_plot
+                plot.append(f"train {name}", x, event.get(name))
+                plot.append(f"val {name}", x, event.get(f"val_{name}"))
+        elif kind in {"warning", "retry", "message"}:
+            self.status.setText(str(event.get("message", "")))
+
+    def _on_start(self, event: dict[str, Any]) -> None:
+        devices = event.get("devices") or []
+        self.status.setText(
+            f"Training on {', '.join(map(str, devices)) or 'the CPU'}"
+            f" ({event.get('strategy', 'one device')}, {event.get('replicas', 1)} replica(s))."
+        )
+
+    def _memory_from_trainer(self, memory: dict[str, Any]) -> None:
+        """TF's own figures arrive with batch events: current/peak on a GPU, RSS on the CPU."""
+        t = time.monotonic() - self._t0
+        if memory.get("kind") == "tf_gpu":
+            self.memory_plot.append("TF current", t, memory.get("current_mb"))
+            self.memory_plot.append("TF peak", t, memory.get("peak_mb"))
+        elif memory.get("kind") == "host_rss" and not self._monitored:
+            self.memory_plot.append(PROCESS_SERIES, t, memory.get("current_mb"))
+
+    def _on_usage(self, sample: dict[str, Any]) -> None:
+        t = float(sample["t"]) - self._t0
+        for usage in sample.get("gpus") or []:
+            index = usage["index"]
+            self.memory_plot.append(f"GPU {index} used (NVML)", t, usage["used_mib"])
+            self.util_plot.append(f"GPU {index}", t, usage["utilization_percent"])
+
+    def _on_result(self, result: Any) -> None:
+        self.last_result = result
+        run_dir = Path(result.run_dir)
+        if result.status == "cancelled":
+            kept = result.epochs_completed
+            self.status.setText(
+                f"Stopped. {kept} completed epoch(s) kept in {run_dir} (checkpoints/); "
+                "train again with the same folder to continue."
+            )
+            return
+        early = " (stopped early: validation loss stopped improving)"
+        self.status.setText(
+            f"Done{early if result.status == 'stopped_early' else ''}. "
+            f"The model and its report are in {run_dir}."
+        )
+        self.progress.setValue(self.progress.maximum())
+        self.results_button.setEnabled(True)
+        self.state.set_run(run_dir)
+
+    def _on_error(self, message: str, fix: str, details: str) -> None:
+        self.status.setText(f"Training failed: {message}")
+        self.state.report_error("Training failed", message, fix, details)
+
+    def _on_finished(self) -> None:
+        self.job = None
+        if self.monitor is not None:
+            self.monitor.cancel()
+            self.monitor = None
+        self.start_button.setEnabled(True)
+        self.stop_button.setEnabled(False)
+        if self.progress.maximum() == 0:
+            self.progress.setRange(0, 1)
+
+
+def _eta(seconds: Any) -> str:
+    if not isinstance(seconds, int | float) or seconds < 0:
+        return "—"
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"

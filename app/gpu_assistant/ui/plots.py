@@ -1,0 +1,88 @@
+"""Live line plots that stay cheap however fast data arrives.
+
+Each series is one `PlotDataItem`; new points go into Python lists and a timer pushes them with
+`setData` at most 10 times a second, with clip-to-view and automatic downsampling, so a long run
+never slows the GUI thread.
+"""
+
+from __future__ import annotations
+
+import pyqtgraph as pg
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QWidget
+
+REFRESH_MS = 100  # 10 Hz at most
+
+# Distinguishable in light and dark themes (Okabe-Ito palette, colour-blind safe).
+SERIES_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00")
+
+
+class LivePlot(pg.PlotWidget):
+    """A plot with named series fed by `append`; redrawn by a 10 Hz timer, only when changed."""
+
+    def __init__(
+        self,
+        object_name: str,
+        title: str,
+        y_label: str,
+        x_label: str = "epoch",
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent=parent, background=None)
+        self.setObjectName(object_name)
+        self.setAccessibleName(title)
+        self.setMinimumHeight(160)
+        item = self.getPlotItem()
+        item.setTitle(title)
+        item.setLabel("left", y_label)
+        item.setLabel("bottom", x_label)
+        item.showGrid(x=True, y=True, alpha=0.2)
+        item.addLegend(offset=(-10, 10))
+        item.setClipToView(True)
+        item.setDownsampling(auto=True, mode="peak")
+        self._data: dict[str, tuple[list[float], list[float]]] = {}
+        self._items: dict[str, pg.PlotDataItem] = {}
+        self._dirty: set[str] = set()
+        self._timer = QTimer(self)
+        self._timer.setInterval(REFRESH_MS)
+        self._timer.timeout.connect(self.refresh)
+        self._timer.start()
+
+    def add_series(self, name: str, dashed: bool = False) -> None:
+        colour = SERIES_COLOURS[len(self._items) % len(SERIES_COLOURS)]
+        style = pg.QtCore.Qt.PenStyle.DashLine if dashed else pg.QtCore.Qt.PenStyle.SolidLine
+        pen = pg.mkPen(colour, width=2, style=style)
+        self._items[name] = self.getPlotItem().plot([], [], name=name, pen=pen)
+        self._data[name] = ([], [])
+
+    def append(self, name: str, x: float, y: float | None) -> None:
+        if y is None:
+            return
+        xs, ys = self._data[name]
+        xs.append(float(x))
+        ys.append(float(y))
+        self._dirty.add(name)
+
+    def series(self, name: str) -> tuple[list[float], list[float]]:
+        return self._data[name]
+
+    def remove_series(self) -> None:
+        """Drop every series (the set of GPUs can change between runs)."""
+        for item in self._items.values():
+            self.getPlotItem().removeItem(item)
+        self._items.clear()
+        self._data.clear()
+        self._dirty.clear()
+
+    def clear_data(self) -> None:
+        for name in self._data:
+            self._data[name] = ([], [])
+            self._dirty.add(name)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Push changed series to their items (called by the timer; tests may call it)."""
+        for name in self._dirty:
+            xs, ys = self._data[name]
+            self._items[name].setData(xs, ys)
+        self._dirty.clear()

@@ -1,0 +1,111 @@
+"""What the app remembers between runs: last folder, options, window geometry (QSettings, INI).
+
+The file carries a schema version. When an older version is read, `_MIGRATIONS` bring it up to
+date step by step; a file from a newer app is left alone and defaults are used instead, so a
+downgrade never crashes or rewrites the user's newer settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QSettings
+
+from gpu_assistant import paths
+
+SCHEMA_VERSION = 2
+VERSION_KEY = "schema/version"
+
+DEFAULT_OPTIONS: dict[str, Any] = {
+    "image_size": 96,
+    "val_split": 0.2,
+    "batch_size": 32,
+    "augment": True,
+    "cache": "auto",
+    "model": "small_cnn",
+    "epochs": 10,
+    "learning_rate": 0.001,
+    "mixed_precision": "auto",
+}
+
+
+def _v1_to_v2(store: QSettings) -> None:
+    """v1 kept flat keys (`lastFolder`, `imageSize`, `batchSize`); v2 groups them."""
+    renames = {
+        "lastFolder": "data/last_folder",
+        "imageSize": "options/image_size",
+        "batchSize": "options/batch_size",
+    }
+    for old, new in renames.items():
+        if store.contains(old):
+            store.setValue(new, store.value(old))
+            store.remove(old)
+
+
+_MIGRATIONS: dict[int, Callable[[QSettings], None]] = {1: _v1_to_v2}
+
+
+class Settings:
+    """Typed access to the settings file in the app's config folder."""
+
+    def __init__(self, store: QSettings | None = None) -> None:
+        self.store = store or QSettings(
+            str(paths.config_dir() / "ui.ini"), QSettings.Format.IniFormat
+        )
+        self.readonly = False
+        self._migrate()
+
+    def _migrate(self) -> None:
+        version = int(self.store.value(VERSION_KEY, 1 if self.store.allKeys() else SCHEMA_VERSION))
+        if version > SCHEMA_VERSION:
+            self.readonly = True  # written by a newer app: do not touch, use defaults
+            return
+        while version < SCHEMA_VERSION:
+            _MIGRATIONS[version](self.store)
+            version += 1
+        self.store.setValue(VERSION_KEY, SCHEMA_VERSION)
+        self.store.sync()
+
+    @property
+    def last_folder(self) -> str:
+        return "" if self.readonly else str(self.store.value("data/last_folder", ""))
+
+    @last_folder.setter
+    def last_folder(self, folder: str) -> None:
+        self._set("data/last_folder", folder)
+
+    def options(self) -> dict[str, Any]:
+        """The saved options, each coerced to its default's type (bad values fall back)."""
+        result = dict(DEFAULT_OPTIONS)
+        if self.readonly:
+            return result
+        for key, default in DEFAULT_OPTIONS.items():
+            raw = self.store.value(f"options/{key}")
+            if raw is None:
+                continue
+            try:
+                if isinstance(default, bool):
+                    result[key] = str(raw).lower() in {"true", "1", "yes"}
+                else:
+                    result[key] = type(default)(raw)
+            except (TypeError, ValueError):
+                continue
+        return result
+
+    def save_options(self, options: dict[str, Any]) -> None:
+        for key, value in options.items():
+            if key in DEFAULT_OPTIONS:
+                self._set(f"options/{key}", value)
+
+    def geometry(self) -> QByteArray | None:
+        value = None if self.readonly else self.store.value("window/geometry")
+        return value if isinstance(value, QByteArray) else None
+
+    def save_geometry(self, geometry: QByteArray) -> None:
+        self._set("window/geometry", geometry)
+
+    def _set(self, key: str, value: Any) -> None:
+        if not self.readonly:
+            self.store.setValue(key, value)
+            self.store.sync()

@@ -1,0 +1,48 @@
+"""What the pages share: the job runner, settings, the NVML seam and the results so far.
+
+Pages never call each other; they read this object and listen to its signals, so each page can
+be built, tested and replaced on its own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from gpu_assistant.ui.settings import Settings
+from gpu_assistant.ui.worker import JobRunner
+
+
+class AppState(QObject):
+    system_changed = Signal(object)  # SystemInfo
+    scan_changed = Signal(object)  # ScanResult
+    options_changed = Signal(dict)  # data options (image size, split, batch, augment, cache)
+    run_finished = Signal(object)  # Path of the finished run folder
+    error = Signal(str, str, str, str)  # title, message, fix, details -> the one error path
+
+    def __init__(self, settings: Settings, nvml: Any = None, parent: QObject | None = None):
+        super().__init__(parent)
+        self.settings = settings
+        self.nvml = nvml  # None: the real pynvml; tests pass tests/fakes/nvml.FakeNVML
+        self.runner = JobRunner(self)
+        self.system: Any = None
+        self.scan: Any = None
+        self.data_options: dict[str, Any] = settings.options()
+        self.run_dir: Path | None = None
+
+    def set_system(self, info: Any) -> None:
+        self.system = info
+        self.system_changed.emit(info)
+
+    def set_scan(self, scan: Any) -> None:
+        self.scan = scan
+        self.scan_changed.emit(scan)
+
+    def set_run(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self.run_finished.emit(run_dir)
+
+    def report_error(self, title: str, message: str, fix: str = "", details: str = "") -> None:
+        self.error.emit(title, message, fix, details)
