@@ -1,0 +1,225 @@
+"""`install.sh` / `install.ps1` options, the order of the steps, and the closing summary.
+
+Steps: checks (Python, venv module, disk, network) -> venv -> app -> recommend -> TensorFlow ->
+shortcut -> self-test -> summary -> launch. Re-running repeats them in place (repair/upgrade);
+--uninstall removes what the manifest lists and nothing else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+from gpu_assistant_setup import (
+    APP_NAME,
+    EXIT_BUG,
+    EXIT_CANCELLED,
+    EXIT_NO,
+    EXIT_OK,
+    EXIT_USAGE,
+    SetupError,
+    checks,
+    environment,
+    shortcuts,
+)
+from gpu_assistant_setup.layout import Layout, layout_for
+from gpu_assistant_setup.manifest import Manifest
+
+CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="install.ps1" if sys.platform == "win32" else "install.sh",
+        description=f"Install {APP_NAME} into a private environment, with the TensorFlow build "
+        "that fits this machine and a menu/desktop icon. Run it again to repair or upgrade.",
+    )
+    parser.add_argument("--uninstall", action="store_true", help="remove what the installer added")
+    parser.add_argument(
+        "--wheelhouse",
+        metavar="DIR",
+        type=Path,
+        help="install offline from a folder of wheels (pip --no-index --find-links DIR)",
+    )
+    parser.add_argument("--index-url", metavar="URL", help="package index (default: PyPI)")
+    parser.add_argument(
+        "--source",
+        metavar="PATH",
+        type=Path,
+        default=CHECKOUT,
+        help="the app to install: a checkout folder or a .whl (default: this checkout)",
+    )
+    parser.add_argument("--cpu", action="store_true", help="install the CPU build even with a GPU")
+    parser.add_argument("--no-launch", action="store_true", help="do not start the app at the end")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    layout = layout_for(sys.platform)
+    try:
+        if args.uninstall:
+            return uninstall(layout)
+        return install(layout, args)
+    except SetupError as error:
+        print(f"\ninstall: {error.message}", file=sys.stderr)
+        if error.fix:
+            print(f"install: what to do: {error.fix}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("\ninstall: cancelled; run it again to finish (it continues in place).")
+        return EXIT_CANCELLED
+    except Exception:
+        import traceback
+
+        traceback.print_exc()
+        print("install: internal error (a bug); please report the text above.", file=sys.stderr)
+        return EXIT_BUG
+
+
+def step(text: str) -> None:
+    print(f"\n==> {text}", flush=True)
+
+
+def preflight(args: argparse.Namespace, layout: Layout) -> None:
+    """Everything that can be known before downloading anything."""
+    if not (args.source.is_dir() and (args.source / "pyproject.toml").is_file()) and not (
+        args.source.is_file() and args.source.suffix == ".whl"
+    ):
+        raise SetupError(f"{args.source} is neither the app's checkout nor a .whl file.")
+    supported = checks.python_range(args.source)
+    version = sys.version_info[:2]
+    if not supported.contains(version):
+        other = checks.find_python(supported)
+        if other and not os.environ.get("GPU_ASSISTANT_SETUP_REEXEC"):
+            print(
+                f"Python {version[0]}.{version[1]} has no TensorFlow release; using "
+                f"{' '.join(other)}."
+            )
+            os.environ["GPU_ASSISTANT_SETUP_REEXEC"] = "1"
+            raise SystemExit(subprocess.run([*other, *sys.argv], check=False).returncode)
+        raise SetupError(
+            f"Python {version[0]}.{version[1]} ({sys.executable}) cannot run TensorFlow: it "
+            f"needs Python {supported.describe()}, and no such Python was found on this machine.",
+            f"Install Python {supported.describe()} (python.org; Debian/Ubuntu: apt install "
+            "python3.12 python3.12-venv; macOS: brew install python@3.12), then run the "
+            "installer again (or set PYTHON=/path/to/python).",
+        )
+    checks.check_venv_module()
+    if args.wheelhouse is not None and not args.wheelhouse.is_dir():
+        raise SetupError(f"The wheelhouse {args.wheelhouse} is not a folder.")
+    gpu_hint = checks.nvidia_driver_present() and not args.cpu
+    checks.check_disk(layout.root, checks.disk_needed(gpu_hint))
+    if args.wheelhouse is None:
+        checks.check_network(args.index_url or environment.DEFAULT_INDEX)
+
+
+def install(layout: Layout, args: argparse.Namespace) -> int:
+    print(
+        f"{APP_NAME} installer: {platform.system()} {platform.release()}, Python "
+        f"{platform.python_version()} ({sys.executable})"
+    )
+    step("Checking Python, disk space and network")
+    preflight(args, layout)
+    manifest = Manifest.load(layout.manifest)
+    manifest.make_dirs(layout.root)
+    manifest.add(layout.manifest, "file")
+    source = environment.PackageSource(
+        args.wheelhouse.resolve() if args.wheelhouse else None, args.index_url
+    )
+    done: list[str] = []
+
+    step("Preparing the private Python environment")
+    done.append(environment.ensure_venv(layout, manifest))
+    step(f"Installing the app from {args.source}")
+    environment.install_app(layout, source, args.source.resolve())
+    done.append(f"installed the app from {args.source}")
+
+    step("Choosing the TensorFlow build for this machine")
+    choice = environment.recommend(layout, args.cpu)
+    kind = "GPU build" if choice.gpu else "CPU build"
+    print(f"  {kind}: {choice.package}")
+    for reason in choice.reasons:
+        print(f"  - {reason}")
+    environment.pip_install(layout, source, choice.pip_args, f"install {choice.package}")
+    done.append(f"installed {choice.package} ({kind})")
+    manifest.details.update(package=choice.package, gpu=choice.gpu, python=sys.executable)
+    manifest.save()
+
+    step("Creating the shortcut")
+    links = shortcuts.create_shortcut(layout, manifest, environment.desktop_resources(layout))
+    done.extend(f"created {link}" for link in links)
+
+    step("Running the app's self-test (starts Qt, imports TensorFlow, trains one step)")
+    passed = environment.self_test(layout, manifest)
+    done.append(f"self-test {'passed' if passed else 'FAILED'}: {layout.self_test_report}")
+
+    print_summary(layout, done, passed)
+    if passed and not args.no_launch:
+        launch(layout)
+    return EXIT_OK if passed else EXIT_NO
+
+
+def print_summary(layout: Layout, done: list[str], passed: bool) -> None:
+    step("Done" if passed else "Installed, but the self-test failed")
+    for line in done:
+        print(f"  - {line}")
+    installer = "install.ps1" if layout.platform == "win32" else "install.sh"
+    menu = {"win32": "the Start menu or the desktop icon", "darwin": "~/Applications (Launchpad)"}
+    print(
+        f"\nStart it from {menu.get(layout.platform, 'your applications menu')} "
+        f"('{APP_NAME}'), or run:\n  {layout.venv_exe('gpu-assistant')}"
+    )
+    print(f"Command line: {layout.venv_exe('gpu-assistant')} doctor   (and --help)")
+    print(
+        f"Repair or upgrade: run installer/{installer} again; remove: installer/{installer} "
+        "--uninstall"
+    )
+    if not passed:
+        print(
+            f"\nThe self-test report {layout.self_test_report} says what failed; "
+            f"`{layout.venv_exe('gpu-assistant')} doctor` explains the TensorFlow setup."
+        )
+
+
+def launch(layout: Layout) -> None:
+    """Start the app detached; with no display, say what to do instead."""
+    if layout.platform == "win32":
+        flags = getattr(subprocess, "DETACHED_PROCESS", 0)
+        subprocess.Popen([str(layout.venv_exe("gpu-assistant-gui"))], creationflags=flags)
+    elif layout.platform == "darwin":
+        subprocess.Popen(["open", str(layout.mac_app)])
+    elif os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        subprocess.Popen(
+            [str(layout.venv_exe("gpu-assistant"))],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    else:
+        print(
+            "\nNo display here (an SSH session or a server?), so the window was not opened. "
+            "Start it from a desktop session, or use the command line above "
+            "(`gpu-assistant doctor`, `gpu-assistant train --help`). On WSL2, update WSL "
+            "(`wsl --update` in Windows) to get WSLg, which shows Linux windows."
+        )
+        return
+    print(f"\nStarting {APP_NAME}...")
+
+
+def uninstall(layout: Layout) -> int:
+    if not layout.manifest.exists():
+        print(f"Nothing to remove: no install record at {layout.manifest}.")
+        return EXIT_OK
+    manifest = Manifest.load(layout.manifest)
+    roots = [layout.home, layout.root.parent, layout.appdata]
+    kept = manifest.remove_all(roots, [layout.venv, layout.mac_app])
+    print(f"Removed {APP_NAME}: its environment, shortcut and icons.")
+    for line in kept:
+        print(f"  kept {line}")
+    return EXIT_OK
