@@ -95,3 +95,27 @@ def write_json(path: Path, value: Any) -> None:
 
 def read_labels(path: Path) -> list[str]:
     return [line for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def save_split(path: Path, split: Any, root: Path) -> None:
+    """The train/val/test files as paths relative to the data folder (resume, export rescoring)."""
+    parts = ("train", "val", "test")
+    write_json(path, {name: [r.relative_key(root) for r in getattr(split, name)] for name in parts})
+
+
+def load_split(path: Path, scan: Any) -> Any:
+    """The split saved by the first run, matched to today's scan (vanished files drop out)."""
+    from gpu_assistant.data.pipeline import Split
+
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    by_key = {r.relative_key(scan.root): r for r in scan.records}
+    parts = {
+        name: [by_key[k] for k in saved.get(name, []) if k in by_key]
+        for name in ("train", "val", "test")
+    }
+    if not parts["train"]:
+        raise UserError(
+            "None of the training images of this run are in the data folder any more.",
+            "Use the run's original data folder, or start a new run.",
+        )
+    return Split(parts["train"], parts["val"], parts["test"])

@@ -23,8 +23,10 @@ from gpu_assistant.training.models import build_model, model_choice, unfreeze_to
 from gpu_assistant.training.run_folder import (
     RunFolder,
     existing_run_folder,
+    load_split,
     new_run_folder,
     save_model,
+    save_split,
     write_json,
 )
 from gpu_assistant.training.settings import TrainSettings
@@ -123,16 +125,10 @@ def _scan_and_split(run: _Run) -> tuple[Any, Any]:
     settings = run.settings
     scan = scan_folder(settings.data_dir, report=_scan_events(run.report), cancel=run.cancel)
     if run.settings.resume and run.folder.split.is_file():
-        split = _load_split(run.folder.split, scan)
+        split = load_split(run.folder.split, scan)
     else:
         split = split_records(scan, settings.val_split, 0.0, settings.seed)
-        write_json(
-            run.folder.split,
-            {
-                name: [r.relative_key(scan.root) for r in getattr(split, name)]
-                for name in ("train", "val", "test")
-            },
-        )
+        save_split(run.folder.split, split, scan.root)
     run.folder.labels.write_text("\n".join(scan.class_names) + "\n", encoding="utf-8")
     return scan, split
 
@@ -146,26 +142,6 @@ def _scan_events(report: Report) -> Report:
         report(event if name == "progress" else {**event, "event": f"scan_{name}"})
 
     return forward
-
-
-def _load_split(path: Path, scan: Any) -> Any:
-    """The split saved by the first run, matched to today's scan (vanished files drop out)."""
-    import json
-
-    from gpu_assistant.data.pipeline import Split
-
-    saved = json.loads(path.read_text(encoding="utf-8"))
-    by_key = {r.relative_key(scan.root): r for r in scan.records}
-    parts = {
-        name: [by_key[k] for k in saved.get(name, []) if k in by_key]
-        for name in ("train", "val", "test")
-    }
-    if not parts["train"]:
-        raise UserError(
-            "None of the training images of the run being resumed are in the folder any more.",
-            "Resume with the same data folder, or start a new run.",
-        )
-    return Split(parts["train"], parts["val"], parts["test"])
 
 
 def _datasets(run: _Run, scan: Any, split: Any, per_replica_batch: int) -> Any:
