@@ -64,8 +64,8 @@ class MainWindow(QMainWindow):
         self.steps.currentRowChanged.connect(self.stack.setCurrentIndex)
         self.steps.setFixedWidth(self.steps.sizeHintForColumn(0) + 40)
         self.steps.setCurrentRow(0)
-        for page in self.pages.values():
-            page.next_requested.connect(self.go_next)
+        for index, page in enumerate(self.pages.values()):
+            page.next_requested.connect(lambda i=index: self.go(i + 1))
 
         central = QWidget()
         layout = QHBoxLayout(central)
@@ -84,9 +84,6 @@ class MainWindow(QMainWindow):
 
     def go(self, index: int) -> None:
         self.steps.setCurrentRow(max(0, min(index, self.stack.count() - 1)))
-
-    def go_next(self) -> None:
-        self.go(self.stack.currentIndex() + 1)
 
     def page(self, name: str) -> Page:
         return self.pages[name]

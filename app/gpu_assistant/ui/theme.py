@@ -1,7 +1,8 @@
 """Look: the Fusion style (same on every OS), the system's light or dark palette, the style sheet.
 
-The style sheet refers to palette roles only, so a dark system theme renders right without a
-second sheet; `dark_palette` lets tests and screenshots force the dark case.
+The style sheet refers to palette roles, plus status colours chosen here for a light or dark
+window (each readable at WCAG AA contrast on it); `dark_palette` lets tests and screenshots
+force the dark case.
 """
 
 from __future__ import annotations
@@ -12,11 +13,21 @@ from PySide6.QtWidgets import QApplication
 from gpu_assistant.resources import resource_path
 
 
+STATUS_COLOURS = {
+    "light": {"ok": "#116329", "warn": "#7a5000", "fail": "#a40e26"},
+    "dark": {"ok": "#3fb950", "warn": "#d29922", "fail": "#f85149"},
+}
+
+
 def apply_theme(app: QApplication, palette: QPalette | None = None) -> None:
     app.setStyle("Fusion")
     if palette is not None:
         app.setPalette(palette)
-    app.setStyleSheet(resource_path("styles", "app.qss").read_text(encoding="utf-8"))
+    sheet = resource_path("styles", "app.qss").read_text(encoding="utf-8")
+    colours = STATUS_COLOURS["dark" if is_dark(app.palette()) else "light"]
+    for name, colour in colours.items():
+        sheet = sheet.replace(f"@{name}@", colour)
+    app.setStyleSheet(sheet)
 
 
 def is_dark(palette: QPalette) -> bool:

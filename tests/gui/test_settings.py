@@ -1,0 +1,51 @@
+"""Settings persist in the config folder, migrate from v1, and survive bad or newer files."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSettings
+
+from gpu_assistant import paths
+from gpu_assistant.ui.settings import DEFAULT_OPTIONS, SCHEMA_VERSION, VERSION_KEY, Settings
+
+
+def _raw() -> QSettings:
+    return QSettings(str(paths.config_dir() / "ui.ini"), QSettings.Format.IniFormat)
+
+
+def test_round_trip_in_the_redirected_config_folder(qtbot):
+    settings = Settings()
+    settings.last_folder = "/data/photos"
+    settings.save_options({"image_size": 128, "augment": False, "unknown": 1})
+    again = Settings()
+    assert again.last_folder == "/data/photos"
+    assert again.options()["image_size"] == 128 and again.options()["augment"] is False
+    assert (paths.config_dir() / "ui.ini").exists()
+
+
+def test_v1_file_is_migrated(qtbot):
+    raw = _raw()
+    raw.setValue("lastFolder", "/old/folder")
+    raw.setValue("imageSize", 224)
+    raw.sync()
+    settings = Settings()
+    assert settings.last_folder == "/old/folder"
+    assert settings.options()["image_size"] == 224
+    migrated = _raw()
+    assert int(migrated.value(VERSION_KEY)) == SCHEMA_VERSION
+    assert not migrated.contains("lastFolder")
+
+
+def test_bad_values_fall_back_and_a_newer_file_is_left_alone(qtbot):
+    raw = _raw()
+    raw.setValue(VERSION_KEY, SCHEMA_VERSION)
+    raw.setValue("options/batch_size", "lots")
+    raw.sync()
+    assert Settings().options()["batch_size"] == DEFAULT_OPTIONS["batch_size"]
+
+    raw.setValue(VERSION_KEY, SCHEMA_VERSION + 1)
+    raw.setValue("data/last_folder", "/from/the/future")
+    raw.sync()
+    newer = Settings()
+    assert newer.readonly and newer.last_folder == ""
+    newer.last_folder = "/not/written"
+    assert _raw().value("data/last_folder") == "/from/the/future"
