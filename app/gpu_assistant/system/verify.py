@@ -1,0 +1,471 @@
+"""Verify TensorFlow for real, in a child process, and explain what its log says.
+
+`verify()` runs `verify_child` with a timeout (a broken CUDA install can hang or crash on
+`import tensorflow`), streams its stages as progress events, can be cancelled, and survives
+anything the child does. `analyse()` is pure: it turns the child's result, its stderr (TF's own
+log) and the environment into checks with an id, a status (pass / warn / fail), a message and a
+fix. The log signatures come from real TF output (sources in resources/compat/sources.json).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from gpu_assistant.jobs import Cancelled, CancelToken, Report, ignore
+
+PASS, WARN, FAIL = "pass", "warn", "fail"
+LOG_LINES_KEPT = 400
+CHILD_MODULE = "gpu_assistant.system.verify_child"
+
+
+@dataclass
+class Check:
+    id: str
+    status: str  # pass | warn | fail
+    message: str
+    fix: str = ""
+
+
+@dataclass
+class VerifyResult:
+    installed: bool
+    version: str | None
+    build: dict[str, Any]
+    gpus_visible: list[dict[str, Any]]
+    devices: list[dict[str, Any]]
+    checks: list[Check]
+    log: str  # TF's stderr (tail)
+    returncode: int | None
+    timed_out: bool
+    seconds: float
+
+    @property
+    def gpu_works(self) -> bool:
+        """A GPU ran both test ops: TensorFlow will use it."""
+        return any(
+            "GPU" in d["device"] and "matmul_ms" in d and "conv2d_ms" in d for d in self.devices
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["gpu_works"] = self.gpu_works
+        return data
+
+
+def verify(
+    timeout: float = 180.0,
+    report: Report = ignore,
+    cancel: CancelToken | None = None,
+    *,
+    python: str = sys.executable,
+    env: Mapping[str, str] | None = None,
+) -> VerifyResult:
+    """Run the checks in `python` (default: this interpreter); never raises for child failures."""
+    child_env = dict(os.environ if env is None else env)
+    child_env["TF_CPP_MIN_LOG_LEVEL"] = "0"  # the INFO/WARNING lines are what we parse
+    child_env.setdefault("PYTHONIOENCODING", "utf-8")
+    package_root = str(Path(__file__).resolve().parents[2])  # so the child finds this package
+    child_env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (package_root, child_env.get("PYTHONPATH", "")) if p
+    )
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [python, "-m", CHILD_MODULE],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        env=child_env,
+    )
+    events: list[dict[str, Any]] = []
+    log: deque[str] = deque(maxlen=LOG_LINES_KEPT)
+    readers = [
+        threading.Thread(target=_read_events, args=(process.stdout, events, report), daemon=True),
+        threading.Thread(target=_read_lines, args=(process.stderr, log), daemon=True),
+    ]
+    for reader in readers:
+        reader.start()
+    timed_out = False
+    try:
+        while process.poll() is None:
+            if cancel is not None and cancel.wait(0.1):
+                raise Cancelled
+            if cancel is None:
+                time.sleep(0.1)
+            if time.monotonic() - started > timeout:
+                timed_out = True
+                break
+    finally:
+        if process.poll() is None:
+            _stop(process)
+        for reader in readers:
+            reader.join(timeout=5)
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
+    result = next((e for e in reversed(events) if e.get("event") == "result"), None)
+    text = "\n".join(log)
+    checks = analyse(
+        result,
+        text,
+        returncode=process.returncode,
+        timed_out=timed_out,
+        timeout=timeout,
+        environ=child_env,
+    )
+    report({"event": "progress", "done": 1, "total": 1, "message": "Verification finished"})
+    return VerifyResult(
+        installed=bool(result and result.get("imported")),
+        version=(result or {}).get("version"),
+        build=(result or {}).get("build") or {},
+        gpus_visible=(result or {}).get("gpus_visible") or [],
+        devices=(result or {}).get("devices") or [],
+        checks=checks,
+        log=text,
+        returncode=process.returncode,
+        timed_out=timed_out,
+        seconds=round(time.monotonic() - started, 2),
+    )
+
+
+def _read_events(stream: Any, events: list[dict[str, Any]], report: Report) -> None:
+    for line in _lines(stream):
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:  # stray prints from libraries: not ours
+            continue
+        if not isinstance(event, dict):
+            continue
+        events.append(event)
+        if event.get("event") == "stage":
+            report({"event": "progress", "done": 0, "total": 1, "message": event.get("message")})
+
+
+def _read_lines(stream: Any, log: deque[str]) -> None:
+    for line in _lines(stream):
+        log.append(line.rstrip("\n"))
+
+
+def _lines(stream: Any) -> Iterator[str]:
+    """Lines until EOF, or until the pipe is closed under us after a kill."""
+    try:
+        yield from stream
+    except (OSError, ValueError):
+        return
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
+
+
+# -- the analysis (pure) ----------------------------------------------------------------------
+
+_MIN_CC = re.compile(
+    r"Ignoring visible gpu device \((?P<desc>.*?)\) with Cuda compute capability "
+    r"(?P<cc>[\d.]+)\. The minimum required Cuda capability is (?P<min>[\d.]+)"
+)
+_MISSING_LIB = re.compile(r"Could not load dynamic library '(?P<lib>[^']+)'")
+_CUINIT = re.compile(r"failed call to cuInit: (?P<error>.+)$", re.MULTILINE)
+_JIT = re.compile(
+    r"TensorFlow was not built with CUDA kernel binaries compatible with compute capability "
+    r"(?P<cc>[\d.]+)"
+)
+_DRIVER_TOO_OLD = re.compile(
+    r"driver version is insufficient|CUDA_ERROR_SYSTEM_DRIVER_MISMATCH|"
+    r"CUDA_ERROR_UNSUPPORTED_PTX_VERSION|CUDA_ERROR_COMPAT_NOT_SUPPORTED",
+    re.IGNORECASE,
+)
+
+
+def analyse(
+    result: dict[str, Any] | None,
+    log: str,
+    *,
+    returncode: int | None,
+    timed_out: bool = False,
+    timeout: float = 0.0,
+    environ: Mapping[str, str] | None = None,
+) -> list[Check]:
+    """Checks from what the child reported, what TF logged and the environment it ran in."""
+    environ = environ or {}
+    checks = [_import_check(result, log, returncode, timed_out, timeout)]
+    if not (result and result.get("imported")):
+        return checks + _environment_checks(environ, log)
+    build = result.get("build") or {}
+    checks.append(_build_check(build, result.get("version", "")))
+    checks += _log_checks(log)
+    checks += _environment_checks(environ, log)
+    checks.append(_visible_check(result, checks, build))
+    checks += _device_checks(result.get("devices") or [])
+    return checks
+
+
+def _import_check(
+    result: dict[str, Any] | None, log: str, returncode: int | None, timed_out: bool, timeout: float
+) -> Check:
+    if timed_out:
+        return Check(
+            "tensorflow_import",
+            FAIL,
+            f"The TensorFlow check did not finish within {timeout:.0f} s (a hang, often while "
+            "loading CUDA libraries or JIT-compiling kernels for a new GPU).",
+            "Run it again with a longer timeout; if it still hangs, reinstall TensorFlow in a "
+            "fresh virtual environment.",
+        )
+    if result is None:
+        return Check(
+            "tensorflow_import",
+            FAIL,
+            f"Importing TensorFlow crashed the process ({_describe_exit(returncode)}). "
+            f"Last log line: {_last_line(log) or 'none'}",
+            "Reinstall TensorFlow in a fresh virtual environment (pip install --force-reinstall "
+            "the recommended package); unset LD_LIBRARY_PATH if it points at another CUDA.",
+        )
+    if not result.get("imported"):
+        if result.get("error_type") in ("ModuleNotFoundError",) and "tensorflow" in str(
+            result.get("error")
+        ):
+            return Check(
+                "tensorflow_import",
+                FAIL,
+                "TensorFlow is not installed in this Python.",
+                "Install the recommended package (Setup page, or `gpu-assistant recommend`).",
+            )
+        return Check(
+            "tensorflow_import",
+            FAIL,
+            f"Importing TensorFlow failed: {result.get('error_type')}: {result.get('error')}",
+            "Reinstall TensorFlow in a fresh virtual environment with the recommended package.",
+        )
+    return Check(
+        "tensorflow_import",
+        PASS,
+        f"TensorFlow {result.get('version')} imports ({result.get('import_seconds', 0):.1f} s).",
+    )
+
+
+def _build_check(build: dict[str, Any], version: str) -> Check:
+    if not build.get("is_cuda_build"):
+        if sys.platform == "darwin":
+            fix = "macOS has no CUDA; on Apple silicon install tensorflow-metal for the GPU."
+        elif sys.platform.startswith("win"):
+            fix = "TensorFlow 2.11+ is CPU-only on Windows: use WSL2, or TF 2.10 with Python<=3.10."
+        else:
+            fix = 'Uninstall tensorflow-cpu and install "tensorflow[and-cuda]".'
+        return Check(
+            "cuda_build",
+            FAIL,
+            f"TensorFlow {version} is a CPU-only build: it can never use a GPU.",
+            fix,
+        )
+    archs = ", ".join(build.get("cuda_compute_capabilities") or []) or "unknown"
+    return Check(
+        "cuda_build",
+        PASS,
+        f"CUDA build: CUDA {build.get('cuda_version')}, cuDNN {build.get('cudnn_version')}, "
+        f"GPU code for {archs}.",
+    )
+
+
+def _log_checks(log: str) -> list[Check]:
+    checks: list[Check] = []
+    missing = sorted(set(_MISSING_LIB.findall(log)))
+    if "Cannot dlopen some GPU libraries" in log or missing:
+        names = f" Missing: {', '.join(missing)}." if missing else ""
+        checks.append(
+            Check(
+                "gpu_libraries",
+                FAIL,
+                "TensorFlow could not load its CUDA/cuDNN libraries, so it skipped the GPUs."
+                + names,
+                'Install them with pip: pip install "tensorflow[and-cuda]==<your TF version>" '
+                "(Linux/WSL2), and unset LD_LIBRARY_PATH if it points at another CUDA.",
+            )
+        )
+    if "Could not find cuda drivers on your machine" in log or "CUDA_ERROR_NO_DEVICE" in log:
+        checks.append(
+            Check(
+                "cuda_driver",
+                FAIL,
+                "TensorFlow found no usable NVIDIA driver or device (no driver installed, or no "
+                "GPU visible to this process).",
+                "Install the NVIDIA driver (`nvidia-smi` must list the GPU); in a container "
+                "run with --gpus all; check CUDA_VISIBLE_DEVICES.",
+            )
+        )
+    if _DRIVER_TOO_OLD.search(log):
+        checks.append(
+            Check(
+                "driver_version",
+                FAIL,
+                "The NVIDIA driver is too old for the CUDA version this TensorFlow uses.",
+                "Upgrade the NVIDIA driver to the minimum shown in the recommendation.",
+            )
+        )
+    else:
+        other = [e for e in _CUINIT.findall(log) if "303" not in e and "NO_DEVICE" not in e]
+        if other:
+            checks.append(
+                Check(
+                    "cuda_init",
+                    FAIL,
+                    f"CUDA failed to start: {other[0].strip()}",
+                    "Reboot after a driver update; check `nvidia-smi` works for this user.",
+                )
+            )
+    for match in _MIN_CC.finditer(log):
+        checks.append(
+            Check(
+                "compute_capability",
+                FAIL,
+                f"TensorFlow ignores the GPU ({match['desc']}): compute capability "
+                f"{match['cc']} is below this build's minimum {match['min']}.",
+                "Install the newest TensorFlow that still supports this GPU "
+                "(see the recommendation), or use a newer GPU.",
+            )
+        )
+    for cc in sorted(set(_JIT.findall(log))):
+        checks.append(
+            Check(
+                "ptx_jit",
+                WARN,
+                f"This TensorFlow has no native kernels for compute capability {cc}; they are "
+                "compiled from PTX on first use, which can take many minutes.",
+                "Let the first run finish (the result is cached); raise CUDA_CACHE_MAXSIZE "
+                "(e.g. 4294967296) so the cache keeps it.",
+            )
+        )
+    return checks
+
+
+def _environment_checks(environ: Mapping[str, str], log: str) -> list[Check]:
+    checks: list[Check] = []
+    visible = environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        if visible.strip() in ("", "-1"):
+            checks.append(
+                Check(
+                    "cuda_visible_devices",
+                    FAIL,
+                    f"CUDA_VISIBLE_DEVICES={visible!r} hides every GPU from TensorFlow.",
+                    "Unset CUDA_VISIBLE_DEVICES (or list the GPUs to use, e.g. 0,1).",
+                )
+            )
+        else:
+            checks.append(
+                Check(
+                    "cuda_visible_devices",
+                    WARN,
+                    f"CUDA_VISIBLE_DEVICES={visible} limits which GPUs TensorFlow sees.",
+                    "Unset it to let TensorFlow use every GPU.",
+                )
+            )
+    shadowing = _cuda_dirs(environ.get("LD_LIBRARY_PATH", ""))
+    if shadowing:
+        failing = "Cannot dlopen" in log or bool(_MISSING_LIB.search(log))
+        checks.append(
+            Check(
+                "ld_library_path",
+                FAIL if failing else WARN,
+                "LD_LIBRARY_PATH points at CUDA/cuDNN libraries ("
+                + ", ".join(shadowing)
+                + ") that are loaded instead of the ones pip installed with TensorFlow.",
+                "Unset LD_LIBRARY_PATH (or remove the CUDA folders from it) in the shell that "
+                "runs TensorFlow.",
+            )
+        )
+    return checks
+
+
+def _cuda_dirs(ld_library_path: str) -> list[str]:
+    """Folders on LD_LIBRARY_PATH that hold a CUDA runtime or cuDNN library."""
+    found = []
+    for folder in filter(None, ld_library_path.split(os.pathsep)):
+        path = Path(folder)
+        try:
+            names = [p.name for p in path.iterdir()] if path.is_dir() else []
+        except OSError:
+            continue
+        if any(n.startswith(("libcudart.so", "libcudnn.so")) for n in names):
+            found.append(folder)
+    return found
+
+
+def _visible_check(result: dict[str, Any], checks: list[Check], build: dict[str, Any]) -> Check:
+    gpus = result.get("gpus_visible") or []
+    if gpus:
+        names = ", ".join(f"{g['name']} ({g['compute_capability']})" for g in gpus)
+        return Check("gpus_visible", PASS, f"TensorFlow sees {len(gpus)} GPU(s): {names}.")
+    causes = [c for c in checks if c.status == FAIL and c.id != "gpus_visible"]
+    if causes:
+        reason = "; ".join(c.message for c in causes)
+        fix = causes[0].fix
+    elif not build.get("is_cuda_build"):
+        reason, fix = "the build is CPU-only", 'Install "tensorflow[and-cuda]".'
+    else:
+        reason = "no cause found in TensorFlow's log"
+        fix = "Run `gpu-assistant doctor --markdown` and read the log section."
+    return Check("gpus_visible", FAIL, f"TensorFlow sees no GPU: {reason}", fix)
+
+
+def _device_checks(devices: list[dict[str, Any]]) -> list[Check]:
+    checks = []
+    for entry in devices:
+        device = entry["device"]
+        kind = "gpu" if "GPU" in device else "cpu"
+        errors = [entry[k] for k in ("matmul_error", "conv2d_error") if k in entry]
+        if errors:
+            checks.append(
+                Check(
+                    f"{kind}_compute",
+                    FAIL,
+                    f"{device}: a test operation failed: {errors[0][:300]}",
+                    "Check the driver against the recommendation; for a new GPU, the build "
+                    "may have no kernels for it.",
+                )
+            )
+            continue
+        checks.append(
+            Check(
+                f"{kind}_compute",
+                PASS,
+                f"{device}: matmul {entry['matmul_ms']:.1f} ms, conv2d "
+                f"{entry['conv2d_ms']:.1f} ms" + (" (cuDNN)" if kind == "gpu" else "") + ".",
+            )
+        )
+    return checks
+
+
+def _describe_exit(returncode: int | None) -> str:
+    if returncode is None:
+        return "no exit code"
+    if returncode < 0:
+        try:
+            return f"killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"killed by signal {-returncode}"
+    return f"exit code {returncode}"
+
+
+def _last_line(log: str) -> str:
+    lines = [line for line in log.splitlines() if line.strip()]
+    return lines[-1][:300] if lines else ""
