@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
-from fakes.nvml import FakeNVML
 
+from fakes.nvml import FakeNVML
 from gpu_assistant.ui.main_window import MainWindow
 
 

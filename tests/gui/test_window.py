@@ -5,11 +5,10 @@ from __future__ import annotations
 import sys
 
 import pytest
-
-from fakes.nvml import FakeGPU, FakeNVML
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QLabel, QMessageBox, QWidget
 
+from fakes.nvml import FakeGPU, FakeNVML
 from gpu_assistant import paths
 from gpu_assistant.ui import app as ui_app
 
@@ -175,10 +174,11 @@ def test_status_text_is_readable_in_light_and_dark_themes(make_window, qtbot, da
 
 def test_geometry_is_remembered(make_window, qtbot):
     window = make_window()
-    window.resize(640, 480)
+    size = (window.minimumSizeHint().width(), 650)  # the offscreen screen is only 800 wide
+    window.resize(*size)
     window.close()
     again = make_window()
-    assert (again.width(), again.height()) == (640, 480)
+    assert (again.width(), again.height()) == size
 
 
 def test_without_a_display_the_app_says_what_to_do(capsys, monkeypatch):

@@ -89,7 +89,6 @@ def test_progress_bursts_are_throttled_but_the_last_event_arrives(qtbot, runner)
         report({"event": "epoch", "epoch": 1})
         for done in range(1, 11):
             report({"event": "progress", "done": done, "total": 10})
-        return None
 
     running = runner.start("chatty", chatty)
     seen = _collect(running)

@@ -12,7 +12,6 @@ from PySide6.QtWidgets import QApplication
 
 from gpu_assistant.resources import resource_path
 
-
 STATUS_COLOURS = {
     "light": {"ok": "#116329", "warn": "#7a5000", "fail": "#a40e26"},
     "dark": {"ok": "#3fb950", "warn": "#d29922", "fail": "#f85149"},
