@@ -140,9 +140,30 @@ def _decoded(records: list[ImageRecord], image_size: int) -> tf.data.Dataset:
         return resize_square(image, image_size), label
 
     dataset = tf.data.Dataset.from_tensor_slices((paths, labels, convert))
-    dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    # A file changed or removed since the scan is dropped (with a log line), never a crash.
-    return dataset.ignore_errors(log_warning=True)
+    # No ignore_errors(): it would hide the epoch length from Keras (no progress, no ETA).
+    # Files are checked by the scan, and again for changes by `_check_unchanged`.
+    return dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def _check_unchanged(records: list[ImageRecord]) -> None:
+    """Refuse to start on files edited or removed since the scan (their check is stale)."""
+    changed = []
+    for record in records:
+        if not record.mtime_ns:
+            continue  # built by hand, not by a scan: nothing to compare with
+        try:
+            stat = record.path.stat()
+            same = (stat.st_size, stat.st_mtime_ns) == (record.size_bytes, record.mtime_ns)
+        except OSError:
+            same = False
+        if not same:
+            changed.append(record.path)
+    if changed:
+        raise UserError(
+            f"{len(changed)} image(s) changed or disappeared since the folder was scanned, "
+            f"e.g. '{changed[0]}'.",
+            "Scan the folder again, then start.",
+        )
 
 
 def _augmenter(seed: int):
@@ -207,6 +228,7 @@ def build_datasets(
             "No images are left for training after the split.",
             "Add images, or lower the validation and test fractions.",
         )
+    _check_unchanged([*split.train, *split.val, *split.test])
     plan = plan_cache(scan, split, options)
     parts = {"train": split.train, "val": split.val, "test": split.test}
     built = {
