@@ -126,8 +126,12 @@ def _backbone(keras: Any, choice: ModelChoice, image_size: int, weights_path: Pa
             )
         backbone = factory(weights=None, **kwargs)
         try:
-            backbone.load_weights(path)
-        except (ValueError, OSError) as error:
+            with warnings.catch_warnings():
+                # Keras only *warns* when parts of the file do not match; that would leave
+                # random weights behind a "pretrained" label, so treat it as the error it is.
+                warnings.simplefilter("error", UserWarning)
+                backbone.load_weights(path)
+        except (ValueError, OSError, UserWarning) as error:
             raise UserError(
                 f"{path.name} does not fit {choice.label} at {image_size} px: {error}",
                 f"Use the '{choice.application}' no-top weights file from keras.applications, "
