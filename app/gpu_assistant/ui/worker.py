@@ -181,7 +181,10 @@ class JobRunner(QObject):
         return job
 
     def running(self, name: str | None = None) -> list[Job]:
-        return [j for j in self._jobs if name is None or j.name == name]
+        """Jobs whose thread has not ended (a job whose `finished` is still queued counts not)."""
+        return [
+            j for j in self._jobs if not j.thread.isFinished() and (name is None or j.name == name)
+        ]
 
     def shutdown(self, timeout_ms: int = 30_000) -> bool:
         """Cancel every job and wait for its thread; True when all stopped in time."""

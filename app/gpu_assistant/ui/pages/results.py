@@ -33,7 +33,12 @@ from gpu_assistant.ui.state import AppState
 from gpu_assistant.ui.thumbnails import THUMB_PX, load_thumbnail
 from gpu_assistant.ui.widgets import DropArea, Page, button, named, wrap_label
 
-EXPORT_FORMATS = (("SavedModel", "savedmodel"), ("TFLite", "tflite"), ("Python script", "script"))
+EXPORT_FORMATS = (
+    ("Keras + labels", ("keras", "labels"), "keras"),
+    ("SavedModel", ("savedmodel",), "savedmodel"),
+    ("TFLite", ("tflite",), "tflite"),
+    ("Python training script", ("script",), "script"),
+)
 
 
 def _load_run_job(run_dir: Path) -> Any:
@@ -63,10 +68,10 @@ def _predict_job(model: Path, image: Path) -> Any:
 
 
 def _export_job(model: Path, formats: list[str], out_dir: Path) -> Any:
-    def job(_report: Report, _cancel: CancelToken) -> Any:
+    def job(report: Report, _cancel: CancelToken) -> Any:
         from gpu_assistant.training.export import export
 
-        return export(model, formats, out_dir)
+        return export(model, formats, out_dir, report=report)
 
     return job
 
@@ -118,12 +123,13 @@ class ResultsPage(Page):
 
         row = QHBoxLayout()
         self.export_buttons = []
-        for label, fmt in EXPORT_FORMATS:
+        for label, formats, key in EXPORT_FORMATS:
             widget = button(
                 f"Export {label}",
-                f"export_{fmt}Button",
-                lambda f=fmt: self.export([f]),
-                f"Write the model as {label} into the run folder's export/ sub-folder.",
+                f"export_{key}Button",
+                lambda f=formats: self.export(list(f)),
+                f"Write {label} into the run folder's export/ sub-folder; model formats are "
+                "re-scored on the validation images to prove they match the app.",
             )
             self.export_buttons.append(widget)
             row.addWidget(widget)
@@ -263,10 +269,15 @@ class ResultsPage(Page):
         self.state.report_error("Prediction failed", message, fix, details)
 
     def _show_prediction(self, prediction: Any) -> None:
-        top = sorted(prediction.probabilities.items(), key=lambda kv: -kv[1])[:3]
+        if prediction.error:
+            self.prediction.setText("")
+            self.state.report_error(
+                "Cannot read this image", prediction.error, "Choose a JPEG, PNG, BMP or GIF file."
+            )
+            return
         self.prediction.setText(
             f"<b>{prediction.label}</b> ({prediction.confidence:.0%})<br>"
-            + "<br>".join(f"{name}: {p:.0%}" for name, p in top)
+            + "<br>".join(f"{name}: {p:.0%}" for name, p in prediction.top)
         )
 
     def export(self, formats: list[str]) -> None:
@@ -274,11 +285,24 @@ class ResultsPage(Page):
             return
         out_dir = self.run_dir / "export"
         self.status.setText(f"Exporting {', '.join(formats)}…")
-        job = self.state.runner.start(
-            "export", _export_job(self.run_dir / "model.keras", formats, out_dir)
-        )
-        job.result.connect(lambda _r: self.status.setText(f"Exported to {out_dir}"))
-        job.error.connect(lambda m, f, d: self.state.report_error("Export failed", m, f, d))
+        model = self.run_dir / "model.keras"
+        job = self.state.runner.start("export", _export_job(model, formats, out_dir))
+        job.result.connect(self._exported)
+        job.error.connect(self._export_failed)
+
+    def _export_failed(self, message: str, fix: str, details: str) -> None:
+        self.status.setText("Export failed.")
+        self.state.report_error("Export failed", message, fix, details)
+
+    def _exported(self, result: Any) -> None:
+        text = f"Exported {', '.join(result.paths)} to {result.out_dir}."
+        if result.accuracy and result.reference_accuracy is not None:
+            scores = ", ".join(f"{name} {value:.1%}" for name, value in result.accuracy.items())
+            text += f" Re-scored: {scores} (the app: {result.reference_accuracy:.1%})."
+        mismatched = result.mismatches()
+        if mismatched:
+            text += f" ⚠ {', '.join(mismatched)} disagree with the app; see export.json."
+        self.status.setText(text)
 
     def open_run_folder(self) -> None:
         if self.run_dir is not None:

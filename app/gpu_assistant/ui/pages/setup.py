@@ -242,7 +242,12 @@ class SetupPage(Page):
         for row, check in enumerate(checks):
             detail = check.message + (f"\nFix: {check.fix}" if check.fix else "")
             for column, text in enumerate(
-                (check.name, STATUS_MARK.get(check.status, check.status), detail)
+                (check.id, STATUS_MARK.get(check.status, check.status), detail)
             ):
                 self.checks.setItem(row, column, QTableWidgetItem(text))
         self.checks.resizeRowsToContents()
+        works = "TensorFlow uses the GPU." if result.gpu_works else "TensorFlow does not use a GPU."
+        self.log.appendPlainText(
+            f"Verification finished in {result.seconds:.0f} s: TensorFlow "
+            f"{result.version or 'not installed'}. {works}"
+        )

@@ -64,6 +64,7 @@ class TrainPage(Page):
         self.monitor: Job | None = None
         self.steps_per_epoch = 0
         self.last_result: Any = None
+        self.run_dir: Path | None = None  # the current run's folder, known from its start event
         self._monitored: list[int] = []
         self._t0 = time.monotonic()
 
@@ -311,6 +312,7 @@ class TrainPage(Page):
             self.status.setText(str(event.get("message", "")))
 
     def _on_start(self, event: dict[str, Any]) -> None:
+        self.run_dir = Path(event["run_dir"]) if event.get("run_dir") else None
         devices = event.get("devices") or []
         self.status.setText(
             f"Training on {', '.join(map(str, devices)) or 'the CPU'}"
