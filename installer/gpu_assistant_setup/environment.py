@@ -109,6 +109,11 @@ def recommend(layout: Layout, force_cpu: bool) -> Choice:
             f"{(done.stderr or done.stdout).strip()[-2000:]}",
             "Run the installer again; if it keeps failing, report it with this text.",
         ) from error
+    return choose(answer, force_cpu)
+
+
+def choose(answer: dict, force_cpu: bool) -> Choice:
+    """The package to install from recommend's JSON answer (GPU build, else CPU fallback)."""
     if answer.get("ok") and not force_cpu:
         notes = [
             f"TensorFlow {answer.get('tensorflow')} with CUDA {answer.get('cuda')} and "
