@@ -104,6 +104,13 @@ def self_test(report_path: str | None) -> int:
         state["window"].close()
         return f"Qt {app.platformName()} platform, main window built"
 
+    def detect() -> str:
+        from gpu_assistant.system.hardware import probe
+
+        info = probe()
+        gpus = ", ".join(g.name for g in info.gpus) or f"none ({info.nvml_message})"
+        return f"{info.os_detail}, Python {info.python}, NVIDIA GPUs: {gpus}"
+
     def import_tf() -> str:
         import tensorflow as tf
 
@@ -116,32 +123,38 @@ def self_test(report_path: str | None) -> int:
         from gpu_assistant.training.settings import TrainSettings
         from gpu_assistant.training.trainer import train
 
-        out = Path(tempfile.mkdtemp(prefix="self-test-", dir=paths.data_dir()))
-        settings = TrainSettings(
-            data_dir=str(sample_data_dir()), out_dir=str(out), epochs=1, early_stopping=False
-        )
         token = CancelToken()
         seen: list[dict[str, Any]] = []
 
         def report(event: dict[str, Any]) -> None:
             seen.append(event)
             if event.get("event") == "batch":
-                token.cancel()  # one step is enough to prove the stack trains
+                token.cancel()  # the first reported step proves the stack trains
 
-        try:
+        with tempfile.TemporaryDirectory(prefix="self-test-", dir=paths.data_dir()) as out:
+            settings = TrainSettings(
+                data_dir=sample_data_dir(), out_dir=Path(out), epochs=1, early_stopping=False
+            )
             train(settings, report, token)
-        except Exception as exc:
-            if type(exc).__name__ != "Cancelled":
-                raise
-        batches = [e for e in seen if e.get("event") in {"batch", "epoch"}]
-        if not batches:
+        steps = [e for e in seen if e.get("event") in {"batch", "epoch"}]
+        if not steps:
             raise RuntimeError("training reported no step")
-        return f"trained {len(batches)} step(s); loss {batches[-1].get('loss')}"
+        start = next((e for e in seen if e.get("event") == "start"), {})
+        return (
+            f"trained on {', '.join(start.get('devices') or ['?'])}: "
+            f"step {steps[-1].get('step', '?')}, loss {steps[-1].get('loss')}"
+        )
 
-    for name, step in (("qt", start_qt), ("tensorflow", import_tf), ("train", train_one_step)):
+    steps = (
+        ("qt", start_qt),
+        ("detect", detect),
+        ("tensorflow", import_tf),
+        ("train", train_one_step),
+    )
+    for name, step in steps:
         if not _timed(checks, name, step):
             break
-    ok = len(checks) == 3 and all(c["ok"] for c in checks)
+    ok = len(checks) == len(steps) and all(c["ok"] for c in checks)
     report = {"app": APP_NAME, "version": __version__, "ok": ok, "checks": checks}
     text = json.dumps(report, indent=2)
     if report_path:
