@@ -95,3 +95,8 @@ def test_install_args_follow_the_recommendation():
     no_python = recommend(Query("linux", "3.14", "550.54.14", [GpuSpec("RTX 3090", "8.6")]))
     with pytest.raises(UserError):
         install_args(no_python, cpu=True)
+
+
+def test_a_python_that_does_not_exist_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="Could not start Python"):
+        pip_install(["--version"], python=str(tmp_path / "no-python"))

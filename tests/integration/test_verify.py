@@ -85,3 +85,9 @@ def test_cancel_stops_the_child(tmp_path):
     threading.Timer(0.3, cancel.cancel).start()
     with pytest.raises(Cancelled):
         verify(timeout=120, cancel=cancel, python=_fake_python(tmp_path, "exec sleep 120"))
+
+
+def test_a_python_that_does_not_exist(tmp_path):
+    result = verify(timeout=10, python=str(tmp_path / "no-python"))
+    (check,) = result.checks
+    assert check.status == FAIL and "Could not start Python" in check.message

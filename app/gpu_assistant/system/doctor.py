@@ -52,7 +52,8 @@ class DoctorReport:
         }
         if verification is not None:
             tensorflow.update(
-                installed=verification.installed,
+                installed=tensorflow["installed"] or verification.installed,
+                imports=verification.installed,
                 version=verification.version or tensorflow["version"],
                 build=verification.build or None,
                 gpus_visible=verification.gpus_visible,

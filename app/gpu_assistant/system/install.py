@@ -52,16 +52,22 @@ def pip_install(
     env["PYTHONUNBUFFERED"] = "1"
     argv = [python, "-m", "pip", *args]
     report({"event": "log", "line": "$ " + " ".join(argv)})
-    process = subprocess.Popen(
-        argv,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        encoding="utf-8",
-        errors="replace",
-        env=env,
-    )
+    try:
+        process = subprocess.Popen(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            env=env,
+        )
+    except OSError as error:
+        raise UserError(
+            f"Could not start Python at {python}: {error}.",
+            "Choose an existing Python (virtual environment) to install into.",
+        ) from error
     progress = _Progress(report)
     reader = threading.Thread(target=progress.follow, args=(process.stdout,), daemon=True)
     reader.start()

@@ -104,7 +104,11 @@ def query_from_system(
             query.glibc = None  # the detected glibc says nothing about another machine
         query.os = os
     if python is not None:
-        query.python = _checked(python, "--python", "e.g. --python 3.11")
+        if not re.fullmatch(r"\d+\.\d+(\.\d+)?", python.strip()):
+            raise UserError(
+                f"--python {python!r} is not like 3.11", "Give it as e.g. --python 3.11."
+            )
+        query.python = ".".join(python.strip().split(".")[:2])
     if driver is not None:
         query.driver = _checked(driver, "--driver", "e.g. --driver 535.104.05")
     if gpu_name is not None or compute_capability is not None:

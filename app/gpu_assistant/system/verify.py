@@ -81,16 +81,25 @@ def verify(
         p for p in (package_root, child_env.get("PYTHONPATH", "")) if p
     )
     started = time.monotonic()
-    process = subprocess.Popen(
-        [python, "-m", CHILD_MODULE],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        encoding="utf-8",
-        errors="replace",
-        env=child_env,
-    )
+    try:
+        process = subprocess.Popen(
+            [python, "-m", CHILD_MODULE],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            env=child_env,
+        )
+    except OSError as error:
+        check = Check(
+            "tensorflow_import",
+            FAIL,
+            f"Could not start Python at {python}: {error}.",
+            "Choose the Python (virtual environment) that has TensorFlow installed.",
+        )
+        return VerifyResult(False, None, {}, [], [], [check], "", None, False, 0.0)
     events: list[dict[str, Any]] = []
     log: deque[str] = deque(maxlen=LOG_LINES_KEPT)
     readers = [
