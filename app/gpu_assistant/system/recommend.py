@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from gpu_assistant.jobs import UserError
 from gpu_assistant.system.compat import (
     Knowledge,
     Release,
@@ -23,31 +22,14 @@ from gpu_assistant.system.compat import (
     parse_version,
     version_at_least,
 )
-from gpu_assistant.system.hardware import Note, SystemInfo
-
-OSES = ("linux", "wsl2", "windows", "macos")
-# Gates the user can change without new hardware or OS, in the order a fix is explained.
-_CHANGEABLE = ("python", "glibc", "driver")
-
-
-@dataclass
-class GpuSpec:
-    name: str
-    compute_capability: str
-    index: int = 0
-
-
-@dataclass
-class Query:
-    """The system to answer for: detected, or described by the user (flags replace detection)."""
-
-    os: str
-    python: str
-    driver: str | None = None
-    gpus: list[GpuSpec] = field(default_factory=list)
-    glibc: str | None = None
-    installed: dict[str, str] = field(default_factory=dict)
-    gpu_problem: str = ""  # why there are no GPUs (the probe's message), shown as the blocker
+from gpu_assistant.system.hardware import Note
+from gpu_assistant.system.query import (
+    OSES,
+    GpuSpec,
+    Query,
+    lookup_compute_capability,
+    query_from_system,
+)
 
 
 @dataclass
@@ -76,59 +58,6 @@ class Recommendation:
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-
-def query_from_system(
-    info: SystemInfo,
-    *,
-    os: str | None = None,
-    python: str | None = None,
-    gpu_name: str | None = None,
-    compute_capability: str | None = None,
-    driver: str | None = None,
-) -> Query:
-    """The detected system with the user's overrides applied; bad values raise UserError."""
-    query = Query(
-        os=info.os,
-        python=info.python_minor,
-        driver=info.driver.version,
-        gpus=[GpuSpec(g.name, g.compute_capability, g.index) for g in info.gpus],
-        glibc=info.glibc,
-        installed=dict(info.packages),
-        gpu_problem="" if info.gpus else info.nvml_message,
-    )
-    if os is not None:
-        if os not in OSES:
-            raise UserError(f"unknown --os {os!r}", f"Use one of: {', '.join(OSES)}.")
-        if os != info.os:
-            query.glibc = None  # the detected glibc says nothing about another machine
-        query.os = os
-    if python is not None:
-        if not re.fullmatch(r"\d+\.\d+(\.\d+)?", python.strip()):
-            raise UserError(
-                f"--python {python!r} is not like 3.11", "Give it as e.g. --python 3.11."
-            )
-        query.python = ".".join(python.strip().split(".")[:2])
-    if driver is not None:
-        query.driver = _checked(driver, "--driver", "e.g. --driver 535.104.05")
-    if gpu_name is not None or compute_capability is not None:
-        query.gpus = [_gpu_from_flags(gpu_name, compute_capability)]
-        query.gpu_problem = ""
-    return query
-
-
-def lookup_compute_capability(name: str, knowledge: Knowledge | None = None) -> str | None:
-    """CC of a GPU name ("NVIDIA GeForce RTX 3090" -> "8.6"): the longest known name inside it."""
-    knowledge = knowledge or load_knowledge()
-    words = _words(name)
-    best: tuple[int, str] | None = None
-    for model in knowledge.gpus:
-        model_words = _words(model.name)
-        n = len(model_words)
-        inside = any(words[i : i + n] == model_words for i in range(len(words) - n + 1))
-        if n and inside and (best is None or n > best[0]):
-            best = (n, model.compute_capability)
-    return best[1] if best else None
 
 
 def recommend(query: Query, knowledge: Knowledge | None = None) -> Recommendation:
@@ -576,40 +505,7 @@ def _display(argv: list[str]) -> str:
     return " ".join(f'"{a}"' if re.search(r"[^\w.=/:+-]", a) else a for a in argv)
 
 
-def _words(name: str) -> list[str]:
-    drop = {"nvidia", "geforce"}
-    return [w for w in re.split(r"[^a-z0-9]+", name.lower()) if w and w not in drop]
-
-
-def _checked(value: str, flag: str, example: str) -> str:
-    try:
-        parse_version(value)
-    except ValueError:
-        raise UserError(
-            f"{flag} {value!r} is not a version number", f"Give it as {example}."
-        ) from None
-    return value
-
-
-def _gpu_from_flags(name: str | None, cc: str | None) -> GpuSpec:
-    if cc is not None:
-        if not re.fullmatch(r"\d{1,2}\.\d", cc):
-            raise UserError(
-                f"--compute-capability {cc!r} is not like 8.6",
-                "Give major.minor, e.g. --compute-capability 8.6 "
-                "(see developer.nvidia.com/cuda-gpus).",
-            )
-        return GpuSpec(name or f"GPU with compute capability {cc}", cc)
-    assert name is not None
-    found = lookup_compute_capability(name)
-    if found is None:
-        raise UserError(
-            f"unknown GPU name {name!r}",
-            "Add --compute-capability (find it at developer.nvidia.com/cuda-gpus).",
-        )
-    return GpuSpec(name, found)
-
-
+# Query and its builders live in query.py; re-exported because callers think of them together.
 __all__ = [
     "OSES",
     "Blocker",
