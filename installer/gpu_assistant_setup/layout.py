@@ -50,10 +50,6 @@ class Layout:
         return self.root / "install-self-test.json"
 
     @property
-    def log(self) -> Path:
-        return self.root / "install.log"
-
-    @property
     def desktop_file(self) -> Path:
         return self.xdg_data / "applications" / f"{APP_ID}.desktop"
 

@@ -25,6 +25,7 @@ from gpu_assistant_setup import (
     checks,
     environment,
     shortcuts,
+    wheelhouse,
 )
 from gpu_assistant_setup.layout import Layout, layout_for
 from gpu_assistant_setup.manifest import Manifest
@@ -54,6 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="the app to install: a checkout folder or a .whl (default: this checkout)",
     )
     parser.add_argument("--cpu", action="store_true", help="install the CPU build even with a GPU")
+    parser.add_argument(
+        "--make-wheelhouse",
+        metavar="DIR",
+        type=Path,
+        help="instead of installing, collect every wheel an offline install needs into DIR "
+        "(run it on a machine with the same OS, CPU type and Python version)",
+    )
     parser.add_argument("--no-launch", action="store_true", help="do not start the app at the end")
     return parser
 
@@ -64,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.uninstall:
             return uninstall(layout)
+        if args.make_wheelhouse:
+            return make_wheelhouse(args)
         return install(layout, args)
     except SetupError as error:
         print(f"\ninstall: {error.message}", file=sys.stderr)
@@ -85,31 +95,41 @@ def step(text: str) -> None:
     print(f"\n==> {text}", flush=True)
 
 
+def check_source_and_python(source: Path) -> None:
+    """The app to install exists, and this Python can run TensorFlow (else switch to one)."""
+    if not (source.is_dir() and (source / "pyproject.toml").is_file()) and not (
+        source.is_file() and source.suffix == ".whl"
+    ):
+        raise SetupError(f"{source} is neither the app's checkout nor a .whl file.")
+    if os.environ.get("SUDO_USER") and hasattr(os, "geteuid") and os.geteuid() == 0:
+        raise SetupError(
+            "The installer was started with sudo: it would install for root, not for you.",
+            "Run it as yourself, without sudo (it needs no administrator rights).",
+        )
+    supported = checks.python_range(source)
+    version = sys.version_info[:2]
+    if supported.contains(version):
+        checks.check_venv_module()
+        return
+    other = checks.find_python(supported)
+    if other and not os.environ.get("GPU_ASSISTANT_SETUP_REEXEC"):
+        print(f"Python {version[0]}.{version[1]} has no TensorFlow release; using {other[-1]}.")
+        os.environ["GPU_ASSISTANT_SETUP_REEXEC"] = "1"
+        raise SystemExit(subprocess.run([*other, *sys.argv], check=False).returncode)
+    newest = supported.versions_newest_first()
+    example = f"{newest[0][0]}.{newest[0][1]}" if newest else "3"
+    raise SetupError(
+        f"Python {version[0]}.{version[1]} ({sys.executable}) cannot run TensorFlow: it "
+        f"needs Python {supported.describe()}, and no such Python was found on this machine.",
+        f"Install Python {supported.describe()} (python.org; Debian/Ubuntu: sudo apt install "
+        f"python{example} python{example}-venv; macOS: brew install python@{example}), then run "
+        "the installer again (or set PYTHON=/path/to/python).",
+    )
+
+
 def preflight(args: argparse.Namespace, layout: Layout) -> None:
     """Everything that can be known before downloading anything."""
-    if not (args.source.is_dir() and (args.source / "pyproject.toml").is_file()) and not (
-        args.source.is_file() and args.source.suffix == ".whl"
-    ):
-        raise SetupError(f"{args.source} is neither the app's checkout nor a .whl file.")
-    supported = checks.python_range(args.source)
-    version = sys.version_info[:2]
-    if not supported.contains(version):
-        other = checks.find_python(supported)
-        if other and not os.environ.get("GPU_ASSISTANT_SETUP_REEXEC"):
-            print(
-                f"Python {version[0]}.{version[1]} has no TensorFlow release; using "
-                f"{' '.join(other)}."
-            )
-            os.environ["GPU_ASSISTANT_SETUP_REEXEC"] = "1"
-            raise SystemExit(subprocess.run([*other, *sys.argv], check=False).returncode)
-        raise SetupError(
-            f"Python {version[0]}.{version[1]} ({sys.executable}) cannot run TensorFlow: it "
-            f"needs Python {supported.describe()}, and no such Python was found on this machine.",
-            f"Install Python {supported.describe()} (python.org; Debian/Ubuntu: apt install "
-            "python3.12 python3.12-venv; macOS: brew install python@3.12), then run the "
-            "installer again (or set PYTHON=/path/to/python).",
-        )
-    checks.check_venv_module()
+    check_source_and_python(args.source)
     if args.wheelhouse is not None and not args.wheelhouse.is_dir():
         raise SetupError(f"The wheelhouse {args.wheelhouse} is not a folder.")
     gpu_hint = checks.nvidia_driver_present() and not args.cpu
@@ -210,6 +230,16 @@ def launch(layout: Layout) -> None:
         )
         return
     print(f"\nStarting {APP_NAME}...")
+
+
+def make_wheelhouse(args: argparse.Namespace) -> int:
+    check_source_and_python(args.source)
+    folder = args.make_wheelhouse.resolve()
+    checks.check_disk(folder, checks.disk_needed(gpu_hint=not args.cpu))
+    step(f"Collecting wheels into {folder}")
+    how = wheelhouse.collect(folder, args.source.resolve(), not args.cpu, args.index_url)
+    print(f"\n{how}. On the offline machine run:\n  installer/install.sh --wheelhouse {folder}")
+    return EXIT_OK
 
 
 def uninstall(layout: Layout) -> int:

@@ -10,7 +10,7 @@ from pathlib import Path
 CHECKOUT = Path(__file__).resolve().parents[2]
 INSTALL_SH = CHECKOUT / "installer" / "install.sh"
 
-# Keys the Desktop Entry Specification 1.5 defines for Type=Application (plus Version).
+# Keys the Desktop Entry Specification (1.0 to 1.5) defines for Type=Application (plus Version).
 KNOWN_KEYS = {
     "Type", "Version", "Name", "GenericName", "NoDisplay", "Comment", "Icon", "Hidden",
     "OnlyShowIn", "NotShowIn", "DBusActivatable", "TryExec", "Exec", "Path", "Terminal",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import plistlib
 import struct
 import sys
@@ -189,3 +190,10 @@ def test_icons_have_the_sizes_their_names_say():
     assert struct.unpack("<HHH", ico[:6])[:2] == (0, 1) and struct.unpack("<H", ico[4:6])[0] >= 5
     icns = (DESKTOP / "tf-gpu-assistant.icns").read_bytes()
     assert icns[:4] == b"icns" and struct.unpack(">I", icns[4:8])[0] == len(icns)
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root")
+def test_sudo_is_refused_because_it_would_install_for_root(home, tmp_path):
+    done = run_install(["--no-launch"], installer_env(home, tmp_path, SUDO_USER="alice"))
+    assert done.returncode == 2 and "without sudo" in done.stderr
+    assert tree(home) == set()

@@ -1,10 +1,11 @@
 """install.sh run for real into a temporary HOME (with a space in its path): venv, app,
 TensorFlow, .desktop entry and icons, self-test; then repair; then --uninstall.
 
-Packages come from a wheelhouse built once per machine with `pip wheel` (from pip's cache or
-PyPI), so the installer runs its offline path (--wheelhouse) and TensorFlow is not downloaded
-on every run. We cannot reuse the test venv's installed TensorFlow (no wheel to rebuild it
-from), and --system-site-packages would not test the install, so the real wheels are installed.
+Packages come from a wheelhouse the installer itself collects once per machine
+(--make-wheelhouse: `pip wheel`, from pip's cache or PyPI; GPU_ASSISTANT_TEST_WHEELHOUSE moves
+it), so the installer runs its offline path (--wheelhouse) and TensorFlow is not downloaded on
+every run. The test venv's TensorFlow cannot be reused (there is no wheel to rebuild it from),
+and --system-site-packages would not test the install, so the real wheels are installed.
 """
 
 from __future__ import annotations
@@ -34,24 +35,16 @@ WHEELHOUSE_ENV = "GPU_ASSISTANT_TEST_WHEELHOUSE"
 
 @pytest.fixture(scope="module")
 def wheelhouse() -> Path:
-    """Wheels for the app's dependencies (and its build backend) for this Python: offline
-    reuse first, online top-up only when pyproject.toml asks for something new."""
-    default = (
-        Path.home()
-        / ".cache"
-        / "tf-gpu-assistant-tests"
-        / f"wheelhouse-py{sys.version_info[0]}{sys.version_info[1]}"
-    )
+    """The installer's own --make-wheelhouse (CPU): offline reuse of the folder first, online
+    top-up (from pip's cache or PyPI) only when pyproject.toml asks for something new."""
+    python = f"py{sys.version_info[0]}{sys.version_info[1]}"
+    default = Path.home() / ".cache" / "tf-gpu-assistant-tests" / f"wheelhouse-{python}"
     folder = Path(os.environ.get(WHEELHOUSE_ENV) or default)
-    folder.mkdir(parents=True, exist_ok=True)
-    base = [sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(folder)]
-    wanted = [str(CHECKOUT), "hatchling"]
-    offline = subprocess.run([*base, "--no-index", "--find-links", str(folder), *wanted],
-                             capture_output=True, check=False)  # fmt: skip
-    if offline.returncode != 0:
-        subprocess.run([*base, "--find-links", str(folder), *wanted], check=True, timeout=1200)
-    for stale in folder.glob("tf_gpu_assistant-*.whl"):
-        stale.unlink()  # the installer must build the app from the checkout itself
+    command = [sys.executable, str(CHECKOUT / "installer" / "bootstrap.py")]
+    done = subprocess.run([*command, "--make-wheelhouse", str(folder), "--cpu"],
+                          capture_output=True, text=True, timeout=1800, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "install.sh --wheelhouse" in done.stdout
     return folder
 
 
