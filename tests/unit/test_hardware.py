@@ -137,3 +137,30 @@ def test_real_nvml_reads_every_gpu():
     assert info.nvml_state == hardware.NVML_OK
     assert info.gpus and all(g.memory_total_mib > 0 for g in info.gpus)
     assert all("." in g.compute_capability for g in info.gpus)
+
+
+def _dist_info(site, name, version):
+    folder = site / f"{name.replace('-', '_')}-{version}.dist-info"
+    folder.mkdir(parents=True)
+    (folder / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n", encoding="utf-8"
+    )
+
+
+def test_installed_packages_finds_tf_builds_and_cuda_wheels_only(tmp_path):
+    for name, version in [
+        ("tensorflow-cpu", "2.21.0"),
+        ("nvidia-cudnn-cu12", "9.3.0.75"),
+        ("nvidia-cublas-cu11", "11.11.3.6"),
+        ("tf_keras", "2.21.0"),
+        ("requests", "2.32.0"),
+        ("nvidia-ml-py", "12.560.30"),
+    ]:
+        _dist_info(tmp_path, name, version)
+    found = hardware.installed_packages([str(tmp_path)])
+    assert found == {
+        "nvidia-cublas-cu11": "11.11.3.6",
+        "nvidia-cudnn-cu12": "9.3.0.75",
+        "tensorflow-cpu": "2.21.0",
+        "tf-keras": "2.21.0",
+    }

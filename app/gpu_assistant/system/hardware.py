@@ -146,10 +146,13 @@ def detect_os(
     return "other", platform.platform()
 
 
-def installed_packages() -> dict[str, str]:
-    """TensorFlow-related distributions and NVIDIA CUDA wheels, from metadata (no import)."""
+def installed_packages(path: list[str] | None = None) -> dict[str, str]:
+    """TensorFlow-related distributions and NVIDIA CUDA wheels, from metadata (no import).
+
+    `path` searches other site-packages folders (default: this interpreter's sys.path).
+    """
     found: dict[str, str] = {}
-    for dist in importlib.metadata.distributions():
+    for dist in importlib.metadata.distributions(path=path or sys.path):
         name = (dist.metadata["Name"] or "").lower().replace("_", "-")
         if name in _TF_PACKAGES or _CUDA_WHEEL.match(name):
             found[name] = dist.version
