@@ -126,3 +126,11 @@ def test_cli_bad_arguments_exit_2(argv, capsys):
         main(["doctor", "--no-verify", *argv])
     assert exited.value.code == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_recommendation_warnings_become_checks_once():
+    report = doctor(verify=False, nvml=FakeNVML.old_driver())
+    (unlock,) = [c for c in report.checks if c.id == "driver_upgrade_unlocks"]
+    assert unlock.status == "warn" and "525.60.13" in unlock.message
+    mixed = doctor(verify=False, nvml=FakeNVML.mixed_pair())
+    assert [c.id for c in mixed.checks].count("mixed_gpus") == 1

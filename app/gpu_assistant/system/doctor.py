@@ -214,6 +214,8 @@ def system_checks(info: SystemInfo, rec: Recommendation) -> list[Check]:
             )
         )
     checks += [Check(b.id, FAIL, b.message, b.fix) for b in blockers]
+    seen = {c.id for c in checks}
+    checks += [Check(w.id, WARN, w.message, w.fix) for w in rec.warnings if w.id not in seen]
     checks.append(_installed_check(info, rec))
     return checks
 
