@@ -7,6 +7,8 @@ TF_ISSUE_60739 PTX JIT, TF_DEVICE_LOGS created-device lines).
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from gpu_assistant.system.verify import FAIL, PASS, WARN, analyse
@@ -180,3 +182,25 @@ def test_crash_names_the_signal_and_last_log_line():
 def test_timeout():
     (check,) = analyse(None, "", returncode=-15, timed_out=True, timeout=30)
     assert check.status == FAIL and "30 s" in check.message
+
+
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="pip CUDA wheels")
+
+
+@linux_only
+@pytest.mark.parametrize(
+    ("wheels", "status"),
+    [
+        ({"nvidia-cudnn-cu12": "9.28.0.42", "nvidia-cuda-runtime-cu12": "12.9.79"}, PASS),
+        ({"nvidia-cudnn-cu12": "8.9.7.29", "nvidia-cuda-runtime-cu12": "12.3.101"}, FAIL),
+        ({"nvidia-cudnn-cu11": "8.7.0.84"}, FAIL),
+        ({}, WARN),
+    ],
+)
+def test_pip_cuda_wheels_against_the_build(wheels, status):
+    child = result()
+    child["cuda_wheels"] = wheels
+    check = by_id(analyse(child, "", returncode=0))["cuda_libraries"]
+    assert check.status == status
+    if status != PASS:
+        assert 'tensorflow[and-cuda]==2.21.0"' in check.fix

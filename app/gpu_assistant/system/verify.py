@@ -221,6 +221,8 @@ def analyse(
         return checks + _environment_checks(environ, log)
     build = result.get("build") or {}
     checks.append(_build_check(build, result.get("version", "")))
+    if build.get("is_cuda_build") and sys.platform.startswith("linux"):
+        checks.append(_wheels_check(build, result.get("cuda_wheels") or {}, result["version"]))
     checks += _log_checks(log)
     checks += _environment_checks(environ, log)
     checks.append(_visible_check(result, checks, build))
@@ -292,6 +294,40 @@ def _build_check(build: dict[str, Any], version: str) -> Check:
         PASS,
         f"CUDA build: CUDA {build.get('cuda_version')}, cuDNN {build.get('cudnn_version')}, "
         f"GPU code for {archs}.",
+    )
+
+
+def _wheels_check(build: dict[str, Any], wheels: dict[str, str], version: str) -> Check:
+    """The pip CUDA/cuDNN wheels against the build: majors must match (minors may differ)."""
+    reinstall = f'pip install "tensorflow[and-cuda]=={version}"'
+    if not wheels:
+        return Check(
+            "cuda_libraries",
+            WARN,
+            "No pip-installed CUDA libraries (nvidia-*-cu1x): TensorFlow must find a system "
+            "CUDA and cuDNN of the right versions.",
+            f"Let pip provide them: {reinstall}",
+        )
+    cuda_major = str(build.get("cuda_version") or "").split(".")[0]
+    cudnn_major = str(build.get("cudnn_version") or "").split(".")[0]
+    wrong = [
+        f"{name} {ver}"
+        for name, ver in wheels.items()
+        if not name.endswith(f"-cu{cuda_major}")
+        or (name.startswith("nvidia-cudnn") and cudnn_major and ver.split(".")[0] != cudnn_major)
+    ]
+    if wrong:
+        return Check(
+            "cuda_libraries",
+            FAIL,
+            f"This TensorFlow was built for CUDA {cuda_major} / cuDNN {cudnn_major}, but pip "
+            f"installed {', '.join(wrong)}.",
+            f"Reinstall the matching libraries: {reinstall}",
+        )
+    return Check(
+        "cuda_libraries",
+        PASS,
+        f"pip CUDA libraries match the build (CUDA {cuda_major}, cuDNN {cudnn_major}).",
     )
 
 

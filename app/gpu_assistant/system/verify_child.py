@@ -44,6 +44,7 @@ def main() -> int:
         "import_seconds": round(time.perf_counter() - started, 3),
         "version": tf.__version__,
         "build": _build_info(tf),
+        "cuda_wheels": _cuda_wheels(),
     }
     emit({"event": "stage", "stage": "devices", "message": "Listing devices"})
     gpus = tf.config.list_physical_devices("GPU")
@@ -63,6 +64,19 @@ def _build_info(tf: Any) -> dict[str, Any]:
     build = {key: info.get(key) for key in keep}
     build["cuda_compute_capabilities"] = list(info.get("cuda_compute_capabilities") or [])
     return build
+
+
+def _cuda_wheels() -> dict[str, str]:
+    """The pip-installed NVIDIA libraries (nvidia-*-cu11/cu12) in this interpreter."""
+    import importlib.metadata
+    import re
+
+    wheels = {}
+    for dist in importlib.metadata.distributions():
+        name = (dist.metadata["Name"] or "").lower().replace("_", "-")
+        if re.fullmatch(r"nvidia-[a-z0-9-]+-cu1\d", name):
+            wheels[name] = dist.version
+    return dict(sorted(wheels.items()))
 
 
 def _gpu_details(tf: Any, gpu: Any) -> dict[str, Any]:
