@@ -217,6 +217,14 @@ def test_a_gpu_no_release_supports_is_left_out_by_name():
     assert {"mixed_gpus", "gpu_left_out"} <= set(ids(rec.warnings))
 
 
+def test_serving_an_old_gpu_too_says_what_a_newer_release_would_use():
+    rec = answer("linux", "3.11", "550.54.14", ("GeForce RTX 4090", "8.9"), ("Tesla K80", "3.7"))
+    assert rec.tensorflow == "2.14.1" and rec.gpus_used == [0, 1]
+    (newer,) = [w for w in rec.warnings if w.id == "newer_for_fewer_gpus"]
+    assert "2.21.0" in newer.message and "RTX 4090" in newer.message
+    assert "CUDA_VISIBLE_DEVICES=0" in newer.fix
+
+
 def test_mixed_pair_picks_the_release_serving_both():
     rec = answer(
         "linux", "3.12", "550.54.14", ("GeForce RTX 4090", "8.9"), ("GeForce GTX 970", "5.2")

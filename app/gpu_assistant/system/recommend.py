@@ -116,6 +116,9 @@ def recommend(query: Query, knowledge: Knowledge | None = None) -> Recommendatio
                 f"GPU {gone['index']} ({gone['name']}) will not be used: {gone['reason']}",
             )
         )
+    newer = _newer_for_fewer(chosen, verdicts)
+    if newer:
+        warnings.append(newer)
     common = [r for r in k.releases if all(r in v.acceptable for v in used)]
     argv = ["-m", "pip", "install", package]
     return Recommendation(
@@ -319,6 +322,23 @@ def _choose(verdicts: list[_Verdict], k: Knowledge) -> Release | None:
         if count > best_count:
             best, best_count = release, count
     return best
+
+
+def _newer_for_fewer(chosen: Release, verdicts: list[_Verdict]) -> Note | None:
+    """Serving every GPU can cost years of releases: say what dropping some would buy."""
+    newest = max(
+        (v.acceptable[0] for v in verdicts if v.acceptable), key=lambda r: parse_version(r.version)
+    )
+    if newest is chosen:
+        return None
+    gpus = [v.gpu for v in verdicts if newest in v.acceptable]
+    names = ", ".join(f"{g.index}: {g.name}" for g in gpus)
+    visible = ",".join(str(g.index) for g in gpus)
+    return Note(
+        "newer_for_fewer_gpus",
+        f"TensorFlow {newest.latest_patch} would use only GPU {names}.",
+        f"To prefer it, install {newest.latest_patch} and set CUDA_VISIBLE_DEVICES={visible}.",
+    )
 
 
 def _left_out(verdict: _Verdict, chosen: Release | None) -> dict[str, Any]:
