@@ -183,6 +183,13 @@ def test_wsl2_warns_about_the_driver_inside_linux_and_old_gpus():
     assert {"wsl2_note", "wsl2_old_gpu"} <= set(ids(rec.warnings))
 
 
+def test_arm_linux_is_warned_that_pypi_gpu_wheels_are_x86_64():
+    query = Query("linux", "3.12", "560.35.03", [GpuSpec("NVIDIA GH200", "9.0")], arch="aarch64")
+    rec = recommend(query)
+    assert "arch_cpu_wheels" in ids(rec.warnings)
+    assert "arch_cpu_wheels" not in ids(answer("linux", "3.12", "560.35.03", H100).warnings)
+
+
 def test_unknown_driver_is_a_warning_with_the_minimum():
     rec = answer("linux", "3.11", None, H100)
     assert rec.ok and rec.tensorflow == "2.21.0"

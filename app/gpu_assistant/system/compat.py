@@ -93,6 +93,7 @@ class Knowledge:
     unsupported_from_cc: str
     unsupported_why: str
     texts: dict[str, str]  # templates: cuda_install_linux, jit_warning
+    gpu_wheel_arches: dict[str, Any]  # values (CPU architectures), message, fix
     gpus: tuple[GpuModel, ...]
     architectures: tuple[tuple[str, str], ...]  # (min_cc, name), ascending
     sources: dict[str, dict[str, Any]]
@@ -129,6 +130,7 @@ def load_knowledge(folder: Path | None = None) -> Knowledge:
     )
     for name, platform in tf["platforms"].items():
         checker.sources(platform, f"platform {name}")
+    checker.sources(tf["gpu_wheel_arches"], "gpu_wheel_arches")
     unsupported = tf["unsupported_from_cc"]
     checker.sources(unsupported, "unsupported_from_cc")
     texts = {}
@@ -152,6 +154,7 @@ def load_knowledge(folder: Path | None = None) -> Knowledge:
         unsupported_from_cc=checker.version(unsupported["value"], "unsupported_from_cc"),
         unsupported_why=unsupported["why"],
         texts=texts,
+        gpu_wheel_arches=tf["gpu_wheel_arches"],
         gpus=models,
         architectures=tuple((a["min_cc"], a["name"]) for a in gpus["architectures"]),
         sources=sources,

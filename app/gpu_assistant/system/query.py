@@ -33,6 +33,7 @@ class Query:
     driver: str | None = None
     gpus: list[GpuSpec] = field(default_factory=list)
     glibc: str | None = None
+    arch: str = "x86_64"
     installed: dict[str, str] = field(default_factory=dict)
     gpu_problem: str = ""  # why there are no GPUs (the probe's message), shown as the blocker
 
@@ -53,14 +54,16 @@ def query_from_system(
         driver=info.driver.version,
         gpus=[GpuSpec(g.name, g.compute_capability, g.index) for g in info.gpus],
         glibc=info.glibc,
+        arch=info.arch,
         installed=dict(info.packages),
         gpu_problem="" if info.gpus else info.nvml_message,
     )
     if os is not None:
         if os not in OSES:
             raise UserError(f"unknown --os {os!r}", f"Use one of: {', '.join(OSES)}.")
-        if os != info.os:
-            query.glibc = None  # the detected glibc says nothing about another machine
+        if os != info.os:  # the detected glibc and CPU say nothing about another machine
+            query.glibc = None
+            query.arch = Query.arch
         query.os = os
     if python is not None:
         if not re.fullmatch(r"\d+\.\d+(\.\d+)?", python.strip()):

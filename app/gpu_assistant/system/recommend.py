@@ -71,6 +71,10 @@ def recommend(query: Query, knowledge: Knowledge | None = None) -> Recommendatio
     }
     cpu = _cpu_fallback(query, k)
     warnings = _installed_warnings(query, k)
+    arches = k.gpu_wheel_arches
+    if query.os in ("linux", "wsl2") and query.arch not in arches["values"]:
+        message = arches["message"].format(arch=query.arch)
+        warnings.append(Note("arch_cpu_wheels", message, arches["fix"]))
     no = dict(
         ok=False, tensorflow=None, package=None, install_command=None, install_argv=None,
         cuda=None, cudnn=None, cpu_fallback=cpu, acceptable_versions=[], gpus_used=[],
