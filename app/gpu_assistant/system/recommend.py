@@ -70,42 +70,16 @@ def recommend(query: Query, knowledge: Knowledge | None = None) -> Recommendatio
         "gpus": [dataclasses.asdict(g) for g in query.gpus],
     }
     cpu = _cpu_fallback(query, k)
-    warnings = _installed_warnings(query, k)
-    arches = k.gpu_wheel_arches
-    if query.os in ("linux", "wsl2") and query.arch not in arches["values"]:
-        message = arches["message"].format(arch=query.arch)
-        warnings.append(Note("arch_cpu_wheels", message, arches["fix"]))
-    no = dict(
-        ok=False, tensorflow=None, package=None, install_command=None, install_argv=None,
-        cuda=None, cudnn=None, cpu_fallback=cpu, acceptable_versions=[], gpus_used=[],
-        system=system,
-    )  # fmt: skip
-    if query.os == "macos":
-        platform = k.platforms["macos"]
-        blocker = Blocker("macos_no_cuda", platform["message"], platform["fix"])
-        return Recommendation(blockers=[blocker], warnings=warnings, gpus_left_out=[], **no)
-    if query.os not in OSES:
-        blocker = Blocker(
-            "unsupported_os",
-            f"TensorFlow has no NVIDIA GPU builds for {query.os}.",
-            "Use Linux or Windows with WSL2.",
-        )
-        return Recommendation(blockers=[blocker], warnings=warnings, gpus_left_out=[], **no)
-    if not query.gpus:
-        blocker = Blocker(
-            "no_nvidia_gpu",
-            query.gpu_problem or "No NVIDIA GPU was detected.",
-            "Install or repair the NVIDIA driver (`nvidia-smi` should list the GPU), or pass "
-            "--gpu-name / --compute-capability to ask about another machine.",
-        )
-        return Recommendation(blockers=[blocker], warnings=warnings, gpus_left_out=[], **no)
-
+    warnings = _installed_warnings(query, k) + _arch_warnings(query, k)
+    blocker = _system_blocker(query, k)
+    if blocker is not None:
+        return _refusal([blocker], warnings, [], cpu, system)
     verdicts = [_judge(gpu, query, k) for gpu in query.gpus]
     chosen = _choose(verdicts, k)
     if chosen is None:
         blockers = _dedupe([b for v in verdicts for b in v.blockers])
         left = [_left_out(v, None) for v in verdicts]
-        return Recommendation(blockers=blockers, warnings=warnings, gpus_left_out=left, **no)
+        return _refusal(blockers, warnings, left, cpu, system)
 
     used = [v for v in verdicts if chosen in v.acceptable]
     left_out = [_left_out(v, chosen) for v in verdicts if chosen not in v.acceptable]
@@ -141,6 +115,49 @@ def recommend(query: Query, knowledge: Knowledge | None = None) -> Recommendatio
         gpus_left_out=left_out,
         system=system,
     )
+
+
+def _refusal(
+    blockers: list[Blocker],
+    warnings: list[Note],
+    left_out: list[dict[str, Any]],
+    cpu: dict[str, Any],
+    system: dict[str, Any],
+) -> Recommendation:
+    return Recommendation(
+        ok=False, tensorflow=None, package=None, install_command=None, install_argv=None,
+        cuda=None, cudnn=None, blockers=blockers, warnings=warnings, cpu_fallback=cpu,
+        acceptable_versions=[], gpus_used=[], gpus_left_out=left_out, system=system,
+    )  # fmt: skip
+
+
+def _system_blocker(query: Query, k: Knowledge) -> Blocker | None:
+    """What rules out every GPU before looking at any: the OS, or no GPU at all."""
+    if query.os == "macos":
+        platform = k.platforms["macos"]
+        return Blocker("macos_no_cuda", platform["message"], platform["fix"])
+    if query.os not in OSES:
+        return Blocker(
+            "unsupported_os",
+            f"TensorFlow has no NVIDIA GPU builds for {query.os}.",
+            "Use Linux or Windows with WSL2.",
+        )
+    if not query.gpus:
+        return Blocker(
+            "no_nvidia_gpu",
+            query.gpu_problem or "No NVIDIA GPU was detected.",
+            "Install or repair the NVIDIA driver (`nvidia-smi` should list the GPU), or pass "
+            "--gpu-name / --compute-capability to ask about another machine.",
+        )
+    return None
+
+
+def _arch_warnings(query: Query, k: Knowledge) -> list[Note]:
+    arches = k.gpu_wheel_arches
+    if query.os in ("linux", "wsl2") and query.arch not in arches["values"]:
+        message = arches["message"].format(arch=query.arch)
+        return [Note("arch_cpu_wheels", message, arches["fix"])]
+    return []
 
 
 # -- judging one GPU --------------------------------------------------------------------------
