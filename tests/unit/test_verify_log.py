@@ -21,6 +21,8 @@ CUDA_BUILD = {
 }
 CPU_ONLY = {"is_cuda_build": False, "cuda_version": None, "cudnn_version": None}
 CPU_DEVICE = {"device": "/CPU:0", "matmul_ms": 2.6, "conv2d_ms": 15.5}
+GPU0 = "/job:localhost/replica:0/task:0/device:GPU:0"
+ON_GPU = {"matmul_device": GPU0, "conv2d_device": GPU0}
 
 # TF 2.21 on this CI machine (no NVIDIA driver), verbatim.
 NO_DRIVER_LOG = """\
@@ -91,11 +93,20 @@ def test_ptx_jit_is_a_warning_and_a_working_gpu_passes():
         "compute_capability": "9.0",
         "device": "/physical_device:GPU:0",
     }
-    devices = [CPU_DEVICE, {"device": "/GPU:0", "matmul_ms": 0.4, "conv2d_ms": 0.9}]
+    devices = [CPU_DEVICE, {"device": "/GPU:0", "matmul_ms": 0.4, "conv2d_ms": 0.9, **ON_GPU}]
     checks = by_id(analyse(result(gpus=[gpu], devices=devices), JIT_LOG, returncode=0))
     assert checks["ptx_jit"].status == WARN and "9.0" in checks["ptx_jit"].message
     assert checks["gpus_visible"].status == PASS and "H100" in checks["gpus_visible"].message
     assert checks["gpu_compute"].status == PASS and "cuDNN" in checks["gpu_compute"].message
+
+
+def test_ops_that_fell_back_to_the_cpu_are_not_a_working_gpu():
+    cpu0 = "/job:localhost/replica:0/task:0/device:CPU:0"
+    entry = {"device": "/GPU:0", "matmul_ms": 3.0, "conv2d_ms": 9.0, "matmul_device": cpu0}
+    entry["conv2d_device"] = cpu0
+    gpu = {"name": "NVIDIA GeForce RTX 5090", "compute_capability": "12.0"}
+    check = by_id(analyse(result(gpus=[gpu], devices=[CPU_DEVICE, entry]), "", returncode=0))
+    assert check["gpu_compute"].status == FAIL and "on the CPU" in check["gpu_compute"].message
 
 
 def test_failing_gpu_kernel_is_reported():
@@ -204,3 +215,15 @@ def test_pip_cuda_wheels_against_the_build(wheels, status):
     assert check.status == status
     if status != PASS:
         assert 'tensorflow[and-cuda]==2.21.0"' in check.fix
+
+
+def test_gpu_works_only_when_both_ops_ran_on_a_gpu():
+    from gpu_assistant.system.verify import VerifyResult
+
+    def with_devices(*devices):
+        return VerifyResult(True, "2.21.0", CUDA_BUILD, [], list(devices), [], "", 0, False, 1.0)
+
+    on_gpu = {"device": "/GPU:0", "matmul_ms": 0.4, "conv2d_ms": 0.9, **ON_GPU}
+    assert with_devices(CPU_DEVICE, on_gpu).gpu_works
+    assert not with_devices(CPU_DEVICE).gpu_works
+    assert not with_devices({**on_gpu, "conv2d_device": "/device:CPU:0"}).gpu_works

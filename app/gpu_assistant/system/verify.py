@@ -54,9 +54,7 @@ class VerifyResult:
     @property
     def gpu_works(self) -> bool:
         """A GPU ran both test ops: TensorFlow will use it."""
-        return any(
-            "GPU" in d["device"] and "matmul_ms" in d and "conv2d_ms" in d for d in self.devices
-        )
+        return any("GPU" in d["device"] and _ran_on_gpu(d) for d in self.devices)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -489,6 +487,18 @@ def _device_checks(devices: list[dict[str, Any]]) -> list[Check]:
                 )
             )
             continue
+        if kind == "gpu" and not _ran_on_gpu(entry):
+            checks.append(
+                Check(
+                    "gpu_compute",
+                    FAIL,
+                    f"{device}: the test operations ran on the CPU instead of the GPU "
+                    f"({entry.get('matmul_device')}).",
+                    "TensorFlow has no usable kernels for this GPU: see the compute capability "
+                    "and driver checks.",
+                )
+            )
+            continue
         checks.append(
             Check(
                 f"{kind}_compute",
@@ -498,6 +508,11 @@ def _device_checks(devices: list[dict[str, Any]]) -> list[Check]:
             )
         )
     return checks
+
+
+def _ran_on_gpu(entry: dict[str, Any]) -> bool:
+    """Both ops finished, placed on a GPU (soft placement would silently fall back to CPU)."""
+    return all("GPU:" in str(entry.get(f"{op}_device", "")) for op in ("matmul", "conv2d"))
 
 
 def _describe_exit(returncode: int | None) -> str:
