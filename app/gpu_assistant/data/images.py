@@ -162,13 +162,17 @@ def inspect_image(path: Path) -> ImageInfo:
     return ImageInfo(width, height, str(image.format), not native)
 
 
-def load_rgb(path: str | Path) -> np.ndarray:
+def load_rgb(path: str | Path, min_side: int = 0) -> np.ndarray:
     """Pillow's view of any accepted file as 8-bit RGB [H, W, 3]: first frame, EXIF-rotated.
 
-    16-bit images are scaled down (Pillow's own conversion would clip them to white).
+    A JPEG is decoded at the smallest DCT scale that keeps both sides >= `min_side` (much
+    faster for big photos). 16-bit images are scaled down (Pillow's own conversion would clip
+    them to white).
     """
     with Image.open(path) as opened:
         opened.seek(0)
+        if opened.format == "JPEG" and min_side:
+            opened.draft(opened.mode, (min_side, min_side))
         image = ImageOps.exif_transpose(opened)
         if image.mode in ("I;16", "I;16B", "I;16L", "I"):
             wide = np.asarray(image, dtype=np.float64)
@@ -178,21 +182,69 @@ def load_rgb(path: str | Path) -> np.ndarray:
         return np.asarray(image.convert("RGB"), dtype=np.uint8)
 
 
+# How the pipeline decodes a file (an index into `_decoders`): TF's decoder at full size, TF's
+# JPEG decoder at 1/2, 1/4 or 1/8 scale (the DCT does the shrinking, far cheaper than decoding
+# every pixel of a 12-megapixel photo), or Pillow.
+NATIVE, JPEG_HALF, JPEG_QUARTER, JPEG_EIGHTH, PILLOW = range(5)
+_JPEG_RATIOS = {JPEG_HALF: 2, JPEG_QUARTER: 4, JPEG_EIGHTH: 8}
+
+
+def decode_group(
+    format: str, width: int, height: int, needs_conversion: bool, image_size: int
+) -> int:
+    """The cheapest exact way to decode one file for `image_size`: both sides stay >= it."""
+    if needs_conversion:
+        return PILLOW
+    if format in ("JPEG", "MPO"):
+        for group in (JPEG_EIGHTH, JPEG_QUARTER, JPEG_HALF):
+            if min(width, height) // _JPEG_RATIOS[group] >= image_size:
+                return group
+    return NATIVE
+
+
 def resize_square(image: tf.Tensor, image_size: int) -> tf.Tensor:
-    """The resize policy (squash to a square, bilinear, antialiased), back to uint8."""
+    """The resize policy: squash to a square (no crop, no padding), back to uint8.
+
+    Shrinking averages the covered pixels ("area", no aliasing); enlarging (small images)
+    interpolates bilinearly.
+    """
     import tensorflow as tf
 
-    resized = tf.image.resize(image, (image_size, image_size), antialias=True)
+    size = (image_size, image_size)
+    shrinking = tf.reduce_min(tf.shape(image)[:2]) >= image_size
+    resized = tf.cond(
+        shrinking,
+        lambda: tf.image.resize(image, size, method="area"),
+        lambda: tf.image.resize(image, size, method="bilinear"),
+    )
     return tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8)
 
 
-def decode_native(contents: tf.Tensor) -> tf.Tensor:
-    """TF's decoder for files `inspect_image` called native (JPEG or PNG), as RGB uint8."""
+def _pillow_decoder(image_size: int):
+    def load(path: bytes | np.ndarray) -> np.ndarray:
+        return load_rgb(np.asarray(path).item().decode("utf-8"), image_size)
+
+    return load
+
+
+def decode_resized(path: tf.Tensor, group: tf.Tensor, image_size: int) -> tf.Tensor:
+    """One file, decoded the way `decode_group` chose, as uint8 [image_size, image_size, 3]."""
     import tensorflow as tf
 
-    image = tf.io.decode_image(contents, channels=3, dtype=tf.uint8, expand_animations=False)
-    image.set_shape((None, None, 3))
-    return image
+    def native() -> tf.Tensor:
+        contents = tf.io.read_file(path)
+        return tf.io.decode_image(contents, channels=3, dtype=tf.uint8, expand_animations=False)
+
+    def jpeg(ratio: int):
+        return lambda: tf.io.decode_jpeg(tf.io.read_file(path), channels=3, ratio=ratio)
+
+    def pillow() -> tf.Tensor:
+        return tf.numpy_function(_pillow_decoder(image_size), [path], tf.uint8, stateful=False)
+
+    branches = [native, *(jpeg(_JPEG_RATIOS[g]) for g in sorted(_JPEG_RATIOS)), pillow]
+    image = tf.switch_case(tf.cast(group, tf.int32), branches)
+    image = tf.ensure_shape(image, (None, None, 3))
+    return resize_square(image, image_size)
 
 
 def load_for_model(path: str | Path, image_size: int) -> np.ndarray:
@@ -200,8 +252,5 @@ def load_for_model(path: str | Path, image_size: int) -> np.ndarray:
     import tensorflow as tf
 
     info = inspect_image(Path(path))
-    if info.needs_conversion:
-        image = tf.constant(load_rgb(path))
-    else:
-        image = decode_native(tf.io.read_file(str(path)))
-    return resize_square(image, image_size).numpy()
+    group = decode_group(info.format, info.width, info.height, info.needs_conversion, image_size)
+    return decode_resized(tf.constant(str(path)), tf.constant(group), image_size).numpy()

@@ -1,17 +1,23 @@
 """From a `ScanResult` to batched tf.data datasets that keep the accelerator fed.
 
-Order of the stages, and why:
-  records (pre-shuffled by a stable hash) -> read + decode + resize in parallel (AUTOTUNE)
-  -> cache resized uint8 (memory, or a disk file reused while the folder is unchanged)
-  -> shuffle -> batch -> augment (train only; after the cache so every epoch differs)
-  -> prefetch(AUTOTUNE).
-Images stay uint8 (a quarter of float32's memory); models rescale themselves, so an exported
-model takes raw pixels exactly like the app does.
+Images are decoded once (in parallel, JPEGs shrunk in the DCT, see `images.decode_group`),
+resized to uint8 squares and cached; models rescale themselves, so the cache is a quarter of
+float32's size and an exported model takes raw pixels exactly like the app does.
+
+- memory cache: every split is decoded up front into one host array (progress and cancel
+  through the job contract); each epoch then shuffles *indices* and gathers whole batches,
+  a full reshuffle every epoch at the cost of one copy per batch.
+- disk cache (data larger than the memory budget): decode -> TF cache file (reused while the
+  folder is unchanged, see `cache.py`) -> shuffle window -> batch, streaming.
+- none: decode every epoch.
+Then, for training only, augmentation on whole batches (after the cache, so every epoch
+differs), and prefetch(AUTOTUNE) everywhere.
 """
 
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -19,15 +25,17 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from gpu_assistant.data.cache import CachePlan, plan_cache
-from gpu_assistant.data.images import decode_native, load_rgb, resize_square
+from gpu_assistant.data.images import decode_group, decode_resized
 from gpu_assistant.data.scan import ImageRecord, ScanResult
-from gpu_assistant.jobs import UserError
+from gpu_assistant.jobs import CancelToken, Report, UserError, ignore
 
 if TYPE_CHECKING:
     import tensorflow as tf
 
 CacheMode = Literal["auto", "memory", "disk", "none"]
-SHUFFLE_BUFFER_BYTES = 64 * 1024 * 1024  # shuffle window after the cache, in image bytes
+SHUFFLE_BUFFER_BYTES = 64 * 1024 * 1024  # shuffle window after a disk cache, in image bytes
+PREPARE_BATCH = 64  # images decoded per step while filling the memory cache
+PROGRESS_INTERVAL = 0.25  # seconds between progress events
 
 
 @dataclass(frozen=True)
@@ -118,31 +126,102 @@ def class_weights(records: list[ImageRecord], num_classes: int) -> dict[int, flo
     return {i: (total / (num_classes * int(c)) if c else 0.0) for i, c in enumerate(counts)}
 
 
-def _load_converted(path: bytes) -> np.ndarray:
-    return load_rgb(path.decode("utf-8"))
-
-
 def _decoded(records: list[ImageRecord], image_size: int) -> tf.data.Dataset:
     """(uint8 [S, S, 3], int32 label) per record, decoded in parallel, in the records' order."""
     import tensorflow as tf
 
     paths = tf.constant([str(r.path) for r in records], dtype=tf.string)
     labels = tf.constant([r.label for r in records], dtype=tf.int32)
-    convert = tf.constant([r.needs_conversion for r in records], dtype=tf.bool)
+    groups = tf.constant(
+        [
+            decode_group(r.format, r.width, r.height, r.needs_conversion, image_size)
+            for r in records
+        ],
+        dtype=tf.int32,
+    )
 
-    def load(path: tf.Tensor, label: tf.Tensor, needs_conversion: tf.Tensor):
-        def pillow() -> tf.Tensor:
-            image = tf.numpy_function(_load_converted, [path], tf.uint8, stateful=False)
-            image.set_shape((None, None, 3))
-            return image
+    def load(path: tf.Tensor, label: tf.Tensor, group: tf.Tensor):
+        return decode_resized(path, group, image_size), label
 
-        image = tf.cond(needs_conversion, pillow, lambda: decode_native(tf.io.read_file(path)))
-        return resize_square(image, image_size), label
-
-    dataset = tf.data.Dataset.from_tensor_slices((paths, labels, convert))
+    dataset = tf.data.Dataset.from_tensor_slices((paths, labels, groups))
     # No ignore_errors(): it would hide the epoch length from Keras (no progress, no ETA).
     # Files are checked by the scan, and again for changes by `_check_unchanged`.
     return dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def _host_array(shape: tuple[int, ...]) -> np.ndarray:
+    """An uninitialised uint8 array on a 64-byte boundary, which TF can use without a copy."""
+    count = int(np.prod(shape))
+    raw = np.empty(count + 64, dtype=np.uint8)
+    offset = -raw.ctypes.data % 64
+    return raw[offset : offset + count].reshape(shape)
+
+
+class _Progress:
+    """Progress events for filling the memory cache, at most every PROGRESS_INTERVAL."""
+
+    def __init__(self, report: Report, total: int) -> None:
+        self.report, self.total, self.done, self.last = report, total, 0, 0.0
+
+    def advance(self, count: int) -> None:
+        self.done += count
+        now = time.monotonic()
+        if now - self.last >= PROGRESS_INTERVAL or self.done == self.total:
+            self.last = now
+            message = f"Preparing images: {self.done} of {self.total} decoded and resized"
+            self.report(
+                {"event": "progress", "done": self.done, "total": self.total, "message": message}
+            )
+
+
+def _load_into_memory(
+    records: list[ImageRecord], image_size: int, progress: _Progress, cancel: CancelToken
+) -> tf.Tensor:
+    """Every record decoded once into one uint8 [N, S, S, 3] host tensor (no second copy)."""
+    import tensorflow as tf
+
+    images = _host_array((len(records), image_size, image_size, 3))
+    done = 0
+    for batch, _labels in _decoded(records, image_size).batch(PREPARE_BATCH).prefetch(1):
+        cancel.raise_if_cancelled()
+        images[done : done + len(batch)] = batch.numpy()
+        done += len(batch)
+        progress.advance(len(batch))
+    return tf.experimental.dlpack.from_dlpack(images.__dlpack__())
+
+
+def _from_memory(
+    images: tf.Tensor, labels: list[int], options: PipelineOptions, *, training: bool
+) -> tf.data.Dataset:
+    import tensorflow as tf
+
+    label_tensor = tf.constant(labels, dtype=tf.int32)
+    indices = tf.data.Dataset.range(len(labels))
+    if training:
+        indices = indices.shuffle(len(labels), seed=options.seed, reshuffle_each_iteration=True)
+
+    def gather(batch_indices: tf.Tensor):
+        return tf.gather(images, batch_indices), tf.gather(label_tensor, batch_indices)
+
+    return indices.batch(options.batch_size).map(gather, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _streamed(
+    records: list[ImageRecord],
+    options: PipelineOptions,
+    plan: CachePlan,
+    name: str,
+    *,
+    training: bool,
+) -> tf.data.Dataset:
+    dataset = _decoded(records, options.image_size)
+    if plan.mode == "disk":
+        dataset = dataset.cache(plan.prefix(name))
+    if training:
+        per_image = options.image_size**2 * 3
+        buffer = max(options.batch_size * 4, SHUFFLE_BUFFER_BYTES // per_image)
+        dataset = dataset.shuffle(min(len(records), buffer), seed=options.seed)
+    return dataset.batch(options.batch_size)
 
 
 def _check_unchanged(records: list[ImageRecord]) -> None:
@@ -187,36 +266,23 @@ def _augmenter(seed: int):
     return augment
 
 
-def _finish(
-    records: list[ImageRecord],
-    root: Path,
+def build_datasets(
+    scan: ScanResult,
     options: PipelineOptions,
-    plan: CachePlan,
-    name: str,
     *,
-    training: bool,
-) -> tf.data.Dataset:
+    split: Split | None = None,
+    report: Report = ignore,
+    cancel: CancelToken | None = None,
+) -> Datasets:
+    """Train / validation / test datasets of (uint8 [B, S, S, 3], int32 [B]) batches.
+
+    Each split's images come in `stable_order` (validation and test batches in exactly that
+    order). With the memory cache this decodes every image before returning, reporting
+    progress; `cancel` stops it.
+    """
     import tensorflow as tf
 
-    dataset = _decoded(stable_order(records, root, options.seed), options.image_size)
-    if plan.mode == "memory":
-        dataset = dataset.cache()
-    elif plan.mode == "disk":
-        dataset = dataset.cache(plan.prefix(name))
-    if training:
-        per_image = options.image_size**2 * 3
-        buffer = max(options.batch_size * 4, SHUFFLE_BUFFER_BYTES // per_image)
-        dataset = dataset.shuffle(min(len(records), buffer), seed=options.seed)
-    dataset = dataset.batch(options.batch_size)
-    if training and options.augment:
-        dataset = dataset.map(_augmenter(options.seed), num_parallel_calls=tf.data.AUTOTUNE)
-    return dataset.prefetch(tf.data.AUTOTUNE)
-
-
-def build_datasets(
-    scan: ScanResult, options: PipelineOptions, *, split: Split | None = None
-) -> Datasets:
-    """Train / validation / test datasets of (uint8 [B, S, S, 3], int32 [B]) batches."""
+    cancel = cancel or CancelToken()
     if options.image_size < 8 or options.batch_size < 1:
         raise UserError(
             f"Image size {options.image_size} / batch size {options.batch_size} is too small.",
@@ -230,13 +296,26 @@ def build_datasets(
         )
     _check_unchanged([*split.train, *split.val, *split.test])
     plan = plan_cache(scan, split, options)
-    parts = {"train": split.train, "val": split.val, "test": split.test}
-    built = {
-        name: _finish(records, scan.root, options, plan, name, training=name == "train")
-        if records
-        else None
-        for name, records in parts.items()
+    parts = {
+        name: stable_order(records, scan.root, options.seed)
+        for name, records in (("train", split.train), ("val", split.val), ("test", split.test))
     }
+    progress = _Progress(report, sum(len(records) for records in parts.values()))
+    built: dict[str, tf.data.Dataset | None] = {}
+    for name, records in parts.items():
+        training = name == "train"
+        if not records:
+            built[name] = None
+            continue
+        if plan.mode == "memory":
+            images = _load_into_memory(records, options.image_size, progress, cancel)
+            labels = [r.label for r in records]
+            dataset = _from_memory(images, labels, options, training=training)
+        else:
+            dataset = _streamed(records, options, plan, name, training=training)
+        if training and options.augment:
+            dataset = dataset.map(_augmenter(options.seed), num_parallel_calls=tf.data.AUTOTUNE)
+        built[name] = dataset.prefetch(tf.data.AUTOTUNE)
     return Datasets(
         train=built["train"],
         val=built["val"],

@@ -14,7 +14,7 @@ import time
 import unicodedata
 import warnings
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +41,9 @@ class ImageRecord:
     width: int
     height: int
     needs_conversion: bool
-    size_bytes: int = 0
+    size_bytes: int = 0  # size and modification time at the scan (0: not from a scan)
     mtime_ns: int = 0
+    format: str = ""  # Pillow's name for the file format, e.g. "JPEG"
 
     def relative_key(self, root: Path) -> str:
         """Path below the scanned folder, '/'-separated and NFC-normalised: the same string
@@ -310,15 +311,12 @@ def scan_folder(
                 outcome.needs_conversion,
                 stat.st_size,
                 stat.st_mtime_ns,
+                outcome.format,
             )
         )
     kept = [i for i, records in enumerate(per_class) if records]
     class_names = [names[i] for i in kept]
-    records = [
-        ImageRecord(r.path, new, r.width, r.height, r.needs_conversion, r.size_bytes, r.mtime_ns)
-        for new, old in enumerate(kept)
-        for r in per_class[old]
-    ]
+    records = [replace(r, label=new) for new, old in enumerate(kept) for r in per_class[old]]
     result = ScanResult(root, class_names, records, sorted(skipped, key=lambda s: s.path))
     _problems(result, listing, [names[i] for i, r in enumerate(per_class) if not r])
     _warnings(result)

@@ -1,0 +1,197 @@
+"""The app's input pipeline vs the usual recipe, on the same folder of photos, in one run.
+
+Baseline: `keras.utils.image_dataset_from_directory(...).cache().prefetch(AUTOTUNE)`, the
+recipe from the TensorFlow tutorials. Both read the same generated JPEG photos at the same
+image size and batch size; each runs in its own child process so that its peak memory (RSS)
+is its own. Printed: images/s of the first epoch (decode + resize + cache) and of the later
+epochs (from the cache), the memory the cache holds, peak RSS, and the app/baseline ratios.
+
+    .venv/bin/python benchmarks/bench_pipeline.py [--images 800] [--size 160] [--json]
+
+The app's scan (every file decoded once to check it) is timed separately and shown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+CLASSES = ("apples", "bikes", "cats", "doors")
+
+
+def make_photos(root: Path, count: int, width: int, height: int) -> None:
+    """Photo-like JPEGs (smooth gradients, shapes and sensor noise; quality 90)."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    for i in range(count):
+        label = i % len(CLASSES)
+        a, b, c = rng.uniform(0.2, 1.0, 3)
+        base = np.stack([xx / width * 255 * a, yy / height * 255 * b, (xx + yy) / 4 * c], -1)
+        cx, cy, r = rng.uniform(0.2, 0.8) * width, rng.uniform(0.2, 0.8) * height, 40 + 30 * label
+        base[(xx - cx) ** 2 + (yy - cy) ** 2 < r * r] = (60 * label, 200 - 40 * label, 90)
+        noise = rng.normal(0, 8, base.shape)
+        pixels = np.clip(base + noise, 0, 255).astype(np.uint8)
+        folder = root / CLASSES[label]
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pixels).save(folder / f"photo_{i:05d}.jpg", quality=90)
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm", encoding="ascii") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _epochs(make_dataset, epochs: int) -> tuple[object, int, list[float]]:
+    """Build the dataset and run `epochs` epochs; the first epoch's time includes the build
+    (the app decodes into its memory cache while building, the baseline while iterating)."""
+    seconds = []
+    count = 0
+    start = time.perf_counter()
+    dataset = make_dataset()
+    for _ in range(epochs):
+        count = 0
+        for images, _labels in dataset:
+            count += int(images.shape[0])
+        seconds.append(time.perf_counter() - start)
+        start = time.perf_counter()
+    return dataset, count, seconds
+
+
+def _cached_bytes(dataset) -> int:
+    """Bytes of the tensors one epoch yields: what an in-memory cache of them holds."""
+    return sum(int(images.numpy().nbytes) for images, _labels in dataset)
+
+
+def child(kind: str, folder: Path, size: int, batch: int, *, epochs: int, augment: bool) -> dict:
+    """Runs in its own process: build one pipeline, time its epochs, measure its memory."""
+    import tensorflow as tf
+
+    tf.constant(0)  # load the runtime before the memory baseline
+    result: dict = {"kind": kind}
+    rss_before = _rss_bytes()
+    if kind == "app":
+        from gpu_assistant.data.pipeline import PipelineOptions, build_datasets
+        from gpu_assistant.data.scan import scan_folder
+
+        start = time.perf_counter()
+        scan = scan_folder(folder)
+        result["scan_s"] = time.perf_counter() - start
+        options = PipelineOptions(
+            image_size=size, batch_size=batch, val_split=0.0, augment=augment, cache="memory"
+        )
+
+        def make_dataset():
+            return build_datasets(scan, options).train
+    else:
+        import keras
+
+        def make_dataset():
+            dataset = keras.utils.image_dataset_from_directory(
+                folder, image_size=(size, size), batch_size=batch, seed=1337, verbose=False
+            )
+            return dataset.cache().prefetch(tf.data.AUTOTUNE)
+
+    dataset, count, seconds = _epochs(make_dataset, epochs)
+    result.update(
+        images=count,
+        first_epoch_ips=count / seconds[0],
+        later_epochs_ips=count * (epochs - 1) / sum(seconds[1:]),
+        cache_rss_bytes=_rss_bytes() - rss_before,
+        peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        element_dtype=dataset.element_spec[0].dtype.name,
+    )
+    if not augment:
+        result["cached_tensor_bytes"] = _cached_bytes(dataset)
+    return result
+
+
+def _run_child(args: argparse.Namespace, kind: str, folder: Path, augment: bool) -> dict:
+    command = [sys.executable, __file__, "--child", kind, "--folder", str(folder)]
+    command += ["--size", str(args.size), "--batch", str(args.batch), "--epochs", str(args.epochs)]
+    if augment:
+        command.append("--augment")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    out = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    if out.returncode:
+        sys.exit(f"{kind} child failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--images", type=int, default=800)
+    parser.add_argument("--photo", default="640x480", help="generated photo size, WxH")
+    parser.add_argument("--size", type=int, default=160, help="training image size")
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--child", choices=("app", "keras"), help=argparse.SUPPRESS)
+    parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--augment", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        result = child(
+            args.child, args.folder, args.size, args.batch, epochs=args.epochs, augment=args.augment
+        )
+        print(json.dumps(result))
+        return 0
+
+    width, height = (int(v) for v in args.photo.split("x"))
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "photos"
+        make_photos(folder, args.images, width, height)
+        app = _run_child(args, "app", folder, augment=False)
+        keras = _run_child(args, "keras", folder, augment=False)
+        app_augmented = _run_child(args, "app", folder, augment=True)
+    ratios = {
+        "first_epoch_speed": app["first_epoch_ips"] / keras["first_epoch_ips"],
+        "later_epochs_speed": app["later_epochs_ips"] / keras["later_epochs_ips"],
+        "cached_tensor_bytes": app["cached_tensor_bytes"] / keras["cached_tensor_bytes"],
+        "cache_rss": app["cache_rss_bytes"] / keras["cache_rss_bytes"],
+        "peak_rss": app["peak_rss_bytes"] / keras["peak_rss_bytes"],
+    }
+    report = {
+        "machine": f"{os.cpu_count()} CPU cores, no GPU used",
+        "setup": f"{args.images} JPEG photos {args.photo}, image size {args.size}, "
+        f"batch {args.batch}, {args.epochs} epochs",
+        "app": app,
+        "baseline": keras,
+        "app_with_augmentation": app_augmented,
+        "ratios_app_over_baseline": ratios,
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    mib = 1024 * 1024
+    print(f"{report['setup']}; {report['machine']}")
+    print(f"{'':28}{'app':>12}{'baseline':>12}{'ratio':>9}")
+    rows = [
+        ("first epoch (images/s)", "first_epoch_ips", 1, "first_epoch_speed"),
+        ("later epochs (images/s)", "later_epochs_ips", 1, "later_epochs_speed"),
+        ("cached tensors (MiB)", "cached_tensor_bytes", mib, "cached_tensor_bytes"),
+        ("RSS growth, cache (MiB)", "cache_rss_bytes", mib, "cache_rss"),
+        ("peak RSS (MiB)", "peak_rss_bytes", mib, "peak_rss"),
+    ]
+    for title, key, unit, ratio in rows:
+        print(f"{title:28}{app[key] / unit:12.1f}{keras[key] / unit:12.1f}{ratios[ratio]:9.2f}")
+    print(f"app scan of the folder (decodes every file once): {app['scan_s']:.2f} s")
+    print(
+        f"app with augmentation: first epoch {app_augmented['first_epoch_ips']:.1f} images/s, "
+        f"later epochs {app_augmented['later_epochs_ips']:.1f} images/s"
+    )
+    print(f"element dtype: app {app['element_dtype']}, baseline {keras['element_dtype']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
