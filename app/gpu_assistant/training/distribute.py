@@ -24,7 +24,7 @@ class DevicePlan:
     """What `configure_devices` found and set up."""
 
     device_type: str  # "GPU" or "CPU"
-    devices: list[str]  # logical device names the strategy will use
+    devices: list[str]  # logical device names the strategy uses (set by make_strategy)
     compute_capabilities: list[tuple[int, int]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -78,13 +78,13 @@ def configure_devices(settings: TrainSettings) -> DevicePlan:
             "Device settings (GPUs, memory growth, virtual devices) were already fixed by an "
             "earlier run in this process; restart the app to change them."
         )
-    device_type = "GPU" if tf.config.list_logical_devices("GPU") else "CPU"
-    logical = [d.name for d in tf.config.list_logical_devices(device_type)]
+    # Only physical devices here: listing logical ones would start the runtime, after which
+    # MultiWorkerMirroredStrategy can no longer be created (make_strategy fills `devices`).
     capabilities = [
         tuple(tf.config.experimental.get_device_details(g).get("compute_capability", (0, 0)))
         for g in gpus
     ]
-    return DevicePlan(device_type, logical, capabilities, warnings)
+    return DevicePlan("GPU" if gpus else "CPU", [], capabilities, warnings)
 
 
 def _split(tf: Any, device: Any, settings: TrainSettings) -> None:
@@ -122,7 +122,7 @@ def decide_mixed_precision(
 
 
 def make_strategy(settings: TrainSettings, plan: DevicePlan) -> tuple[Any, str]:
-    """The tf.distribute strategy for the run, and its name for the `start` event."""
+    """The tf.distribute strategy for the run and its name; fills `plan.devices`."""
     import tensorflow as tf
 
     cluster = cluster_spec(settings)
@@ -132,7 +132,9 @@ def make_strategy(settings: TrainSettings, plan: DevicePlan) -> tuple[Any, str]:
             implementation=tf.distribute.experimental.CommunicationImplementation.RING
         )
         strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=communication)
+        plan.devices = list(strategy.extended.worker_devices)
         return strategy, "MultiWorkerMirroredStrategy"
+    plan.devices = [d.name for d in tf.config.list_logical_devices(plan.device_type)]
     if settings.multi_gpu and len(plan.devices) > 1:
         if plan.device_type == "CPU":
             # NCCL is GPU-only; on logical CPU devices reduce through host memory.

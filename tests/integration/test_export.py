@@ -1,0 +1,99 @@
+"""Every export format from a real (tiny) run, re-scored on the validation set; the standalone
+script runs for an epoch and splits the data exactly like the app."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from data_factory import make_class_folder
+from gpu_assistant.cli import main
+from gpu_assistant.jobs import CancelToken, UserError, ignore
+from gpu_assistant.training.export import FORMATS, export
+from gpu_assistant.training.settings import TrainSettings
+from gpu_assistant.training.trainer import train
+
+pytestmark = pytest.mark.tf
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("export")
+    data = make_class_folder(root / "data", {"red": 12, "green": 12, "blue": 12})
+    settings = TrainSettings(
+        data_dir=data,
+        out_dir=root / "run",
+        image_size=32,
+        batch_size=8,
+        epochs=2,
+        augment=False,
+        val_split=0.25,
+    )
+    return train(settings, ignore, CancelToken()).run_dir
+
+
+def test_every_format_scores_like_the_app(run_dir: Path, tmp_path: Path) -> None:
+    result = export(run_dir, FORMATS, tmp_path / "out")
+    assert set(result.paths) == set(FORMATS)
+    assert result.samples == 9  # 3 of each class's 12
+    assert result.reference_accuracy is not None
+    assert set(result.accuracy) == {"keras", "savedmodel", "tflite"}
+    assert result.mismatches() == []
+    for path in result.paths.values():
+        assert path.exists()
+    assert (tmp_path / "out" / "savedmodel" / "saved_model.pb").is_file()
+    saved = json.loads((tmp_path / "out" / "export.json").read_text())
+    assert saved["mismatches"] == []
+    assert (tmp_path / "out" / "labels.txt").read_text().split() == ["blue", "green", "red"]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert result.reference_accuracy == metrics["final"]["model_val_accuracy"]
+
+
+def test_export_command_line(run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "cli"
+    code = main(["export", str(run_dir / "model.keras"), "--format", "tflite", "--out", str(out)])
+    assert code == 0
+    assert "validation accuracy" in capsys.readouterr().out
+    assert (out / "model.tflite").is_file()
+    assert main(["export", str(tmp_path / "nothing"), "--format", "keras"]) == 2
+    assert "not a trained model" in capsys.readouterr().err
+
+
+def test_unknown_format_is_a_user_error(run_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="Unknown export format onnx"):
+        export(run_dir, ["onnx"], tmp_path)
+
+
+@pytest.mark.slow
+def test_standalone_script_trains_an_epoch_with_the_apps_split(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    script = export(run_dir, ["script"], tmp_path, rescore=False).paths["script"]
+    assert "gpu_assistant" not in script.read_text()
+    settings = TrainSettings.load(run_dir / "settings.json")
+    out = tmp_path / "trained"
+    done = subprocess.run(
+        [sys.executable, str(script), str(settings.data_dir), "--epochs", "1", "--out", str(out)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (out / "model.keras").is_file()
+    app_val = json.loads((run_dir / "split.json").read_text())["val"]
+    assert sorted((out / "val_files.txt").read_text().split()) == sorted(app_val)
+
+    import keras
+
+    app_model = keras.models.load_model(run_dir / "model.keras")
+    script_model = keras.models.load_model(out / "model.keras")
+    assert script_model.count_params() == app_model.count_params()
+    assert [type(layer).__name__ for layer in script_model.layers] == [
+        type(layer).__name__ for layer in app_model.layers
+    ]
