@@ -20,7 +20,7 @@ from gpu_assistant.data.pipeline import (
 )
 from gpu_assistant.data.sample import sample_data_dir
 from gpu_assistant.data.scan import scan_folder
-from gpu_assistant.jobs import UserError
+from gpu_assistant.jobs import Cancelled, CancelToken, UserError
 
 pytestmark = pytest.mark.tf
 SIZE = 24
@@ -190,3 +190,61 @@ def test_sample_set_trains_well_above_chance_quickly(tmp_path: Path) -> None:
     )
     history = model.fit(data.train, validation_data=data.val, epochs=3, verbose=0, shuffle=False)
     assert history.history["val_accuracy"][-1] > 0.8
+
+
+def test_augmentation_transform_is_exact_at_zero_strength_and_mirrors() -> None:
+    import tensorflow as tf
+
+    from gpu_assistant.data.augment import affine_transforms
+
+    images = np.random.default_rng(0).integers(0, 255, (2, 8, 10, 3)).astype(np.float32)
+    transforms = affine_transforms(
+        tf.constant([1.0, -1.0]), tf.zeros([2]), tf.ones([2]), height=8, width=10
+    )
+    out = tf.raw_ops.ImageProjectiveTransformV3(
+        images=images,
+        transforms=transforms,
+        output_shape=[8, 10],
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode="REFLECT",
+    ).numpy()
+    np.testing.assert_allclose(out[0], images[0], atol=1e-3)
+    np.testing.assert_allclose(out[1], images[1][:, ::-1], atol=1e-3)
+
+
+def test_big_jpegs_shrink_in_the_dct_like_a_full_decode(tmp_path: Path) -> None:
+    """A 400x300 photo is decoded at 1/4 scale for size 48; training and predict agree, and
+    the picture matches a full decode + resize closely."""
+    import tensorflow as tf
+
+    from gpu_assistant.data.images import JPEG_QUARTER, decode_group, resize_square
+
+    for label in (0, 1):
+        for i in range(2):
+            write_image(tmp_path / f"c{label}" / f"{i}.jpg", label, size=(400, 300), quality=92)
+    scan = scan_folder(tmp_path)
+    assert {decode_group(r.format, r.width, r.height, False, 48) for r in scan.records} == {
+        JPEG_QUARTER
+    }
+    data = build_datasets(scan, _options(tmp_path, image_size=48, val_split=0.5, cache="none"))
+    images, _ = next(iter(data.val))
+    ordered = stable_order(data.split.val, scan.root, 1337)
+    for image, record in zip(images.numpy(), ordered, strict=True):
+        np.testing.assert_array_equal(image, load_for_model(record.path, 48))
+        full = tf.io.decode_jpeg(tf.io.read_file(str(record.path)), channels=3)
+        reference = resize_square(full, 48).numpy().astype(int)
+        assert np.abs(image.astype(int) - reference).mean() < 6
+
+
+def test_building_reports_progress_and_can_be_cancelled(tmp_path: Path) -> None:
+    make_class_folder(tmp_path / "data", {"a": 40, "b": 40})
+    scan = scan_folder(tmp_path / "data")
+    events: list[dict] = []
+    build_datasets(scan, _options(tmp_path, cache="memory"), report=events.append)
+    assert events[-1]["done"] == events[-1]["total"] == 80
+    assert all(e["event"] == "progress" for e in events)
+    cancel = CancelToken()
+    cancel.cancel()
+    with pytest.raises(Cancelled):
+        build_datasets(scan, _options(tmp_path, cache="memory"), cancel=cancel)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from gpu_assistant.data.augment import augmenter
 from gpu_assistant.data.cache import CachePlan, plan_cache
 from gpu_assistant.data.images import decode_group, decode_resized
 from gpu_assistant.data.scan import ImageRecord, ScanResult
@@ -245,27 +246,6 @@ def _check_unchanged(records: list[ImageRecord]) -> None:
         )
 
 
-def _augmenter(seed: int):
-    """Random flip, rotation, zoom and contrast on uint8 batches (Keras preprocessing layers)."""
-    import keras
-    import tensorflow as tf
-
-    layers = keras.Sequential(
-        [
-            keras.layers.RandomFlip("horizontal", seed=seed),
-            keras.layers.RandomRotation(0.08, fill_mode="reflect", seed=seed + 1),
-            keras.layers.RandomZoom(0.15, fill_mode="reflect", seed=seed + 2),
-            keras.layers.RandomContrast(0.2, value_range=(0, 255), seed=seed + 3),
-        ]
-    )
-
-    def augment(images: tf.Tensor, labels: tf.Tensor):
-        out = layers(tf.cast(images, tf.float32), training=True)
-        return tf.cast(tf.clip_by_value(tf.round(out), 0.0, 255.0), tf.uint8), labels
-
-    return augment
-
-
 def build_datasets(
     scan: ScanResult,
     options: PipelineOptions,
@@ -314,7 +294,7 @@ def build_datasets(
         else:
             dataset = _streamed(records, options, plan, name, training=training)
         if training and options.augment:
-            dataset = dataset.map(_augmenter(options.seed), num_parallel_calls=tf.data.AUTOTUNE)
+            dataset = dataset.map(augmenter(options.seed), num_parallel_calls=tf.data.AUTOTUNE)
         built[name] = dataset.prefetch(tf.data.AUTOTUNE)
     return Datasets(
         train=built["train"],
@@ -335,7 +315,7 @@ def preview_batches(
     split = split_records(scan, options.val_split, options.test_split, options.seed)
     sample = stable_order(split.train, scan.root, options.seed)[: max(1, per_batch)]
     dataset = _decoded(sample, options.image_size).batch(per_batch)
-    augment = _augmenter(options.seed) if options.augment else None
+    augment = augmenter(options.seed) if options.augment else None
     images = next(iter(dataset))[0]
     out = []
     for _ in range(batches):
