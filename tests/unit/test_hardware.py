@@ -94,7 +94,9 @@ def test_gpu_usage_reads_memory_and_utilisation():
     nvml.gpus[1].used_mib, nvml.gpus[1].utilization = 1024, 87
     assert hardware.gpu_usage([1], nvml) == [hardware.GpuUsage(1, 1024, 24576, 87)]
     assert len(hardware.gpu_usage(None, nvml)) == 2
-    assert nvml.init_calls == nvml.shutdown_calls == 2
+    assert nvml.init_calls == 1 and nvml.shutdown_calls == 0  # one NVML session for polling
+    hardware.release_nvml()
+    assert nvml.shutdown_calls == 1
 
 
 def test_gpu_usage_is_empty_without_a_driver_and_skips_bad_indices():

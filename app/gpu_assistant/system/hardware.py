@@ -8,12 +8,14 @@ and `doctor --no-verify` use only this. The `nvml` argument is the seam tests us
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import importlib.metadata
 import os
 import platform
 import re
 import sys
+import threading
 from dataclasses import asdict, dataclass, field
 from types import ModuleType
 from typing import Any, NamedTuple
@@ -162,34 +164,55 @@ def installed_packages(path: list[str] | None = None) -> dict[str, str]:
 def gpu_usage(indices: list[int] | None = None, nvml: Any = None) -> list[GpuUsage]:
     """Memory used/total and utilisation per GPU, for live plots; [] when NVML is unavailable.
 
-    Cheap enough to call a few times a second; never raises.
+    NVML stays initialised between calls (nvmlInit can take a second per GPU without
+    persistence mode), so polling every second is cheap; never raises.
     """
     nvml = nvml if nvml is not None else _load_pynvml()
-    if nvml is None:
-        return []
-    try:
-        nvml.nvmlInit()
-    except Exception:  # no driver: the plot shows host memory instead
+    if nvml is None or not _session_open(nvml):
         return []
     usage: list[GpuUsage] = []
     try:
         wanted = range(nvml.nvmlDeviceGetCount()) if indices is None else indices
-        for index in wanted:
-            try:
-                handle = nvml.nvmlDeviceGetHandleByIndex(index)
-                memory = nvml.nvmlDeviceGetMemoryInfo(handle)
-                try:
-                    util: int | None = int(nvml.nvmlDeviceGetUtilizationRates(handle).gpu)
-                except Exception:  # not supported on MIG instances / some boards
-                    util = None
-                usage.append(GpuUsage(index, memory.used // 2**20, memory.total // 2**20, util))
-            except Exception:  # a GPU that vanished or an index out of range: skip it
-                continue
-    except Exception:
+    except Exception:  # the driver went away mid-session
         return usage
-    finally:
-        _shutdown(nvml)
+    for index in wanted:
+        try:
+            handle = nvml.nvmlDeviceGetHandleByIndex(index)
+            memory = nvml.nvmlDeviceGetMemoryInfo(handle)
+        except Exception:  # a GPU that vanished or an index out of range: skip it
+            continue
+        try:
+            util: int | None = int(nvml.nvmlDeviceGetUtilizationRates(handle).gpu)
+        except Exception:  # not supported on MIG instances and some boards
+            util = None
+        usage.append(GpuUsage(index, memory.used // 2**20, memory.total // 2**20, util))
     return usage
+
+
+_sessions: dict[int, Any] = {}  # id(nvml) -> nvml, initialised until the process exits
+_sessions_lock = threading.Lock()
+
+
+def _session_open(nvml: Any) -> bool:
+    with _sessions_lock:
+        if id(nvml) in _sessions:
+            return True
+        try:
+            nvml.nvmlInit()
+        except Exception:  # no driver: the plot shows host memory instead
+            return False
+        if not _sessions:
+            atexit.register(release_nvml)
+        _sessions[id(nvml)] = nvml
+        return True
+
+
+def release_nvml() -> None:
+    """Shut down the NVML sessions `gpu_usage` keeps open (runs at exit; callable earlier)."""
+    with _sessions_lock:
+        for nvml in _sessions.values():
+            _shutdown(nvml)
+        _sessions.clear()
 
 
 def _load_pynvml() -> ModuleType | None:
