@@ -76,7 +76,9 @@ def _classes() -> dict[str, type]:
             self._last_emit = 0.0
             self._epoch = 0
             self._epoch_start = self._first_step_end = self._last_step_end = 0.0
-            self._images_per_s: float | None = None
+            # The epoch that cancel cut short: it is neither reported nor checkpointed. A cancel
+            # arriving after an epoch's last step leaves that epoch complete.
+            self.interrupted_epoch: int | None = None
 
         def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             self._epoch = epoch
@@ -86,6 +88,7 @@ def _classes() -> dict[str, type]:
         def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
             if self.cancel.cancelled:
                 self.model.stop_training = True
+                self.interrupted_epoch = self._epoch
                 return
             now = self._last_step_end = time.perf_counter()
             if not self._first_step_end:
@@ -116,11 +119,11 @@ def _classes() -> dict[str, type]:
             )
 
         def on_test_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-            if self.cancel.cancelled:
+            if self.interrupted_epoch == self._epoch:
                 self.model.stop_evaluating = True  # do not validate a cancelled epoch
 
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-            if self.cancel.cancelled:
+            if self.interrupted_epoch == epoch:
                 return
             seconds = time.perf_counter() - self._epoch_start
             train_seconds = self._last_step_end - self._epoch_start  # without validation
@@ -139,13 +142,13 @@ def _classes() -> dict[str, type]:
     class EpochCheckpoint(keras.callbacks.Callback):
         """Saves an atomic checkpoint after every completed (not cancelled) epoch."""
 
-        def __init__(self, folder: Path, cancel: CancelToken, state: dict[str, Any]) -> None:
+        def __init__(self, folder: Path, progress: Any, state: dict[str, Any]) -> None:
             super().__init__()
-            self.folder, self.cancel, self.state = folder, cancel, state
+            self.folder, self.progress, self.state = folder, progress, state
             self.history: list[dict[str, Any]] = list(state.get("history", []))
 
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-            if self.cancel.cancelled:
+            if self.progress.interrupted_epoch == epoch:
                 return
             self.history.append({k: float(v) for k, v in (logs or {}).items()})
             state = {**self.state, "history": self.history}
@@ -158,5 +161,6 @@ def progress_callback(report: Report, cancel: CancelToken, clock: RunClock) -> A
     return _classes()["Progress"](report, cancel, clock)
 
 
-def checkpoint_callback(folder: Path, cancel: CancelToken, state: dict[str, Any]) -> Any:
-    return _classes()["EpochCheckpoint"](folder, cancel, state)
+def checkpoint_callback(folder: Path, progress: Any, state: dict[str, Any]) -> Any:
+    """Checkpoints each epoch that `progress` (a `progress_callback`) saw complete."""
+    return _classes()["EpochCheckpoint"](folder, progress, state)

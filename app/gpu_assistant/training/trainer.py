@@ -156,7 +156,7 @@ def _datasets(run: _Run, scan: Any, split: Any, per_replica_batch: int) -> Any:
         augment=settings.augment,
         cache=settings.cache,  # type: ignore[arg-type]
     )
-    return build_datasets(scan, options, split=split)
+    return build_datasets(scan, options, split=split, report=run.report, cancel=run.cancel)
 
 
 def _compile(model: Any, learning_rate: float) -> None:
@@ -296,8 +296,9 @@ def _fit_phases(
     settings = run.settings
     clock = RunClock(steps, batch * run.replicas, total_epochs, run.device_type)
     state = {"batch_size": batch, "history": history}
-    checkpoint = checkpoint_callback(run.folder.checkpoints, run.cancel, state)
-    base = [progress_callback(run.report, run.cancel, clock), checkpoint, *extra]
+    progress = progress_callback(run.report, run.cancel, clock)
+    checkpoint = checkpoint_callback(run.folder.checkpoints, progress, state)
+    base = [progress, checkpoint, *extra]
     base.append(_tensorboard(run.folder.logs))
     phases = [(settings.epochs, None)]
     if total_epochs > settings.epochs:
