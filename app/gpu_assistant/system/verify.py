@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from gpu_assistant.jobs import Cancelled, CancelToken, Report, ignore
+from gpu_assistant.system.compat import load_knowledge
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
 LOG_LINES_KEPT = 400
@@ -274,10 +275,11 @@ def _import_check(
 
 def _build_check(build: dict[str, Any], version: str) -> Check:
     if not build.get("is_cuda_build"):
+        knowledge = load_knowledge()
         if sys.platform == "darwin":
-            fix = "macOS has no CUDA; on Apple silicon install tensorflow-metal for the GPU."
+            fix = knowledge.platforms["macos"]["fix"]
         elif sys.platform.startswith("win"):
-            fix = "TensorFlow 2.11+ is CPU-only on Windows: use WSL2, or TF 2.10 with Python<=3.10."
+            fix = next(t.fix for t in knowledge.traps if t.id == "windows_cpu_only")
         else:
             fix = 'Uninstall tensorflow-cpu and install "tensorflow[and-cuda]".'
         return Check(
