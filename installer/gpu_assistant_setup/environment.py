@@ -45,6 +45,21 @@ class Choice:
     reasons: list[str]
 
 
+def index_url(explicit: str | None) -> str:
+    """The index pip will use: --index-url, else pip's own setting (env or pip.conf), else PyPI."""
+    if explicit:
+        return explicit
+    if os.environ.get("PIP_INDEX_URL"):
+        return os.environ["PIP_INDEX_URL"]
+    command = [sys.executable, "-m", "pip", "config", "get", "global.index-url"]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return DEFAULT_INDEX
+    configured = done.stdout.strip()
+    return configured if done.returncode == 0 and configured else DEFAULT_INDEX
+
+
 def ensure_venv(layout: Layout, manifest: Manifest) -> str:
     """Create the venv, or keep a working one made by the same Python; returns what happened."""
     if layout.python.exists() and _same_python(layout.python):
@@ -153,7 +168,6 @@ def _describe(note: object) -> str:
 
 def self_test(layout: Layout, manifest: Manifest) -> bool:
     """Run the installed app's --self-test without touching the user's data or settings."""
-    manifest.make_dirs(layout.root)
     manifest.add(layout.self_test_report, "file")
     with tempfile.TemporaryDirectory(prefix="gpu-assistant-selftest-") as scratch:
         env = dict(os.environ)

@@ -135,7 +135,7 @@ def preflight(args: argparse.Namespace, layout: Layout) -> None:
     gpu_hint = checks.nvidia_driver_present() and not args.cpu
     checks.check_disk(layout.root, checks.disk_needed(gpu_hint))
     if args.wheelhouse is None:
-        checks.check_network(args.index_url or environment.DEFAULT_INDEX)
+        checks.check_network(environment.index_url(args.index_url))
 
 
 def install(layout: Layout, args: argparse.Namespace) -> int:

@@ -25,7 +25,7 @@ def collect(folder: Path, source: Path, with_cuda: bool, index_url: str | None) 
     )
     if offline.returncode == 0:
         return f"{folder} already had every wheel needed"
-    checks.check_network(index_url or environment.DEFAULT_INDEX)
+    checks.check_network(environment.index_url(index_url))
     index = ["--index-url", index_url] if index_url else []
     environment.run([*base, *index, *wanted], "collect the wheels")
     if not any(folder.glob("tensorflow-*.whl")):

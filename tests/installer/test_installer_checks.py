@@ -197,3 +197,19 @@ def test_sudo_is_refused_because_it_would_install_for_root(home, tmp_path):
     done = run_install(["--no-launch"], installer_env(home, tmp_path, SUDO_USER="alice"))
     assert done.returncode == 2 and "without sudo" in done.stderr
     assert tree(home) == set()
+
+
+def test_too_new_python_switches_to_a_supported_one(monkeypatch, tmp_path):
+    current = sys.version_info[:2]
+    supported = checks.PythonRange((current[0], current[1] - 2), current)
+    monkeypatch.setattr(checks, "python_range", lambda _: supported)
+    monkeypatch.delenv("GPU_ASSISTANT_SETUP_REEXEC", raising=False)
+    older = tmp_path / f"python{current[0]}.{current[1] - 1}"
+    older.write_text(f'#!/bin/sh\necho "$@" >> {tmp_path / "calls"}\n', encoding="utf-8")
+    older.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(sys, "argv", ["bootstrap.py", "--no-launch"])
+    with pytest.raises(SystemExit) as caught:
+        main.check_source_and_python(CHECKOUT)
+    assert caught.value.code == 0
+    assert (tmp_path / "calls").read_text("utf-8").splitlines()[-1] == "bootstrap.py --no-launch"
