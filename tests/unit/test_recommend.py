@@ -87,6 +87,23 @@ TABLE = [
     ("windows", "3.9", "452.39", ("GeForce GTX 1060", "6.1"), "2.10.1", []),
     ("windows", "3.11", "560.94", RTX3090, None, ["windows_native"]),
     ("windows", "3.12", "450.00", RTX3090, None, ["windows_native", "driver_too_old"]),
+    ("windows", "3.10", "440.00", RTX3090, None, ["driver_too_old"]),
+    ("windows", "3.9", "470.05", ("Tesla K80", "3.7"), "2.10.1", []),
+    ("windows", "3.10", "460.82", H100, "2.10.1", []),
+    ("windows", "3.10", "460.79", H100, None, ["driver_too_old"]),
+    ("windows", "3.12", "572.16", ("GeForce RTX 5090", "12.0"), None, ["gpu_too_new"]),
+    ("windows", "3.10", "572.16", ("GeForce GTX 680", "3.0"), None, ["gpu_too_old"]),
+    # WSL2 with Hopper uses the Windows JIT floors (555.85 for 2.19+)
+    ("wsl2", "3.12", "555.85", H100, "2.21.0", []),
+    ("wsl2", "3.12", "552.22", H100, "2.18.1", []),
+    # Turing and Volta have native kernels in every release: only the CUDA floor matters
+    ("linux", "3.10", "450.80.02", ("Tesla T4", "7.5"), "2.14.1", []),
+    ("linux", "3.10", "450.80.01", ("Tesla T4", "7.5"), None, ["driver_too_old"]),
+    ("linux", "3.12", "525.60.13", ("Tesla V100", "7.0"), "2.21.0", []),
+    # Pascal: supported by 2.17+ (min 6.0) and everything before
+    ("linux", "3.13", "525.60.13", ("Tesla P100", "6.0"), "2.21.0", []),
+    # Ada with only a CUDA 11 driver: 2.13/2.14 JIT PTX 7.1 needs 455.23
+    ("linux", "3.10", "455.22", ("GeForce RTX 4090", "8.9"), "2.12.1", []),
 ]
 
 

@@ -219,7 +219,7 @@ def _judge(gpu: GpuSpec, query: Query, k: Knowledge) -> _Verdict:
     if acceptable:
         return _Verdict(gpu, acceptable, [])
     if query.os == "windows":
-        return _Verdict(gpu, [], _windows_blockers(gpu, query, k))
+        return _Verdict(gpu, [], _windows_blockers(gpu, query, k, failures))
     return _Verdict(gpu, [], _blockers(gpu, query, k, failures))
 
 
@@ -312,10 +312,17 @@ def _fix_for(gate: str, r: Release, gpu: GpuSpec, query: Query, k: Knowledge) ->
     )
 
 
-def _windows_blockers(gpu: GpuSpec, query: Query, k: Knowledge) -> list[Blocker]:
-    native = [r for r in k.releases if r.windows_native_gpu]
-    last = native[0]
+def _windows_blockers(
+    gpu: GpuSpec, query: Query, k: Knowledge, failures: dict[str, list[str]]
+) -> list[Blocker]:
+    """Native Windows: say whether WSL2, another Python or a newer driver is the way out."""
     wsl = _judge(gpu, dataclasses.replace(query, os="wsl2", glibc=None), k)
+    if {b.id for b in wsl.blockers} & {"gpu_too_old", "gpu_too_new"}:
+        return wsl.blockers  # no OS change helps this GPU
+    native = [r for r in k.releases if r.windows_native_gpu]
+    if any(r.supports_python(query.python) for r in native):
+        return _blockers(gpu, query, k, failures)  # right Python: the driver is what is left
+    last = native[0]
     route = (
         f"Use WSL2 (Ubuntu) where TensorFlow {wsl.acceptable[0].latest_patch} uses this GPU"
         if wsl.acceptable
