@@ -27,7 +27,7 @@ from gpu_assistant.jobs import Cancelled, CancelToken, Report, ignore
 from gpu_assistant.system.compat import load_knowledge
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
-LOG_LINES_KEPT = 400
+LOG_HEAD_LINES, LOG_TAIL_LINES = 1000, 400  # bounded memory for a chatty child
 CHILD_MODULE = "gpu_assistant.system.verify_child"
 
 
@@ -100,7 +100,7 @@ def verify(
         )
         return VerifyResult(False, None, {}, [], [], [check], "", None, False, 0.0)
     events: list[dict[str, Any]] = []
-    log: deque[str] = deque(maxlen=LOG_LINES_KEPT)
+    log = _Log()
     readers = [
         threading.Thread(target=_read_events, args=(process.stdout, events, report), daemon=True),
         threading.Thread(target=_read_lines, args=(process.stderr, log), daemon=True),
@@ -126,7 +126,7 @@ def verify(
             if stream is not None:
                 stream.close()
     result = next((e for e in reversed(events) if e.get("event") == "result"), None)
-    text = "\n".join(log)
+    text = log.text()
     checks = analyse(
         result,
         text,
@@ -163,7 +163,29 @@ def _read_events(stream: Any, events: list[dict[str, Any]], report: Report) -> N
             report({"event": "progress", "done": 0, "total": 1, "message": event.get("message")})
 
 
-def _read_lines(stream: Any, log: deque[str]) -> None:
+class _Log:
+    """TF's stderr, bounded: the first lines (where load failures are) and the last ones."""
+
+    def __init__(self, head: int = LOG_HEAD_LINES, tail: int = LOG_TAIL_LINES) -> None:
+        self.head: list[str] = []
+        self.tail: deque[str] = deque(maxlen=tail)
+        self.head_size = head
+        self.skipped = 0
+
+    def append(self, line: str) -> None:
+        if len(self.head) < self.head_size:
+            self.head.append(line)
+            return
+        if len(self.tail) == self.tail.maxlen:
+            self.skipped += 1
+        self.tail.append(line)
+
+    def text(self) -> str:
+        gap = [f"... {self.skipped} log lines skipped ..."] if self.skipped else []
+        return "\n".join([*self.head, *gap, *self.tail])
+
+
+def _read_lines(stream: Any, log: _Log) -> None:
     for line in _lines(stream):
         log.append(line.rstrip("\n"))
 
