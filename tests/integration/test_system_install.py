@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import sys
-import threading
 import zipfile
 
 import pytest
@@ -72,16 +71,20 @@ def test_a_shell_string_is_refused():
 
 @pytest.mark.skipif(sys.platform.startswith("win"), reason="uses a /bin/sh stand-in for pip")
 def test_cancel_terminates_pip(tmp_path):
+    """A stand-in pip that prints one line and then hangs; the user cancels on seeing it."""
     slow = tmp_path / "python"
     slow.write_text("#!/bin/sh\necho 'Collecting tensorflow'\nexec sleep 120\n", encoding="utf-8")
     slow.chmod(0o755)
     cancel, events = CancelToken(), []
-    threading.Timer(0.5, cancel.cancel).start()
+
+    def report(event):
+        events.append(event)
+        if event.get("line") == "Collecting tensorflow":
+            cancel.cancel()
+
     with pytest.raises(Cancelled):
-        pip_install(
-            ["install", "tensorflow"], report=events.append, cancel=cancel, python=str(slow)
-        )
-    assert any(e.get("line") == "Collecting tensorflow" for e in events)
+        pip_install(["install", "tensorflow"], report=report, cancel=cancel, python=str(slow))
+    assert {"event": "log", "line": "Cancelled: stopping pip."} in events
 
 
 def test_install_args_follow_the_recommendation():
