@@ -14,6 +14,7 @@ from data_factory import make_class_folder
 from gpu_assistant.data.sample import sample_data_dir
 from gpu_assistant.jobs import CancelToken, UserError
 from gpu_assistant.training.checkpoints import latest_checkpoint
+from gpu_assistant.training.distribute import DEFAULT_STRATEGY
 from gpu_assistant.training.settings import TrainSettings
 from gpu_assistant.training.trainer import train
 
@@ -54,7 +55,7 @@ def test_short_run_on_the_sample_data_learns(tmp_path: Path) -> None:
 
     assert result.status in ("completed", "stopped_early")
     (start,) = report.named("start")
-    assert start["strategy"] == "OneDeviceStrategy"
+    assert start["strategy"] == DEFAULT_STRATEGY
     assert start["replicas"] == 1
     assert start["global_batch"] == 32
     assert start["steps_per_epoch"] == -(-start["train_images"] // 32)

@@ -17,6 +17,7 @@ from gpu_assistant.jobs import UserError
 from gpu_assistant.training.settings import TrainSettings
 
 MIN_MIXED_PRECISION_CC = (7, 0)
+DEFAULT_STRATEGY = "default (one device)"
 
 
 @dataclass
@@ -145,7 +146,10 @@ def make_strategy(settings: TrainSettings, plan: DevicePlan) -> tuple[Any, str]:
             tf.distribute.MirroredStrategy(plan.devices, cross_device_ops=cross),
             "MirroredStrategy",
         )
-    return tf.distribute.OneDeviceStrategy(plan.devices[0]), "OneDeviceStrategy"
+    # One device: TF's default strategy (it places work on the first visible GPU, else the
+    # CPU). OneDeviceStrategy would add a distribution layer to every step for nothing.
+    plan.devices = plan.devices[:1]
+    return tf.distribute.get_strategy(), DEFAULT_STRATEGY
 
 
 def is_chief(settings: TrainSettings) -> tuple[bool, int]:
