@@ -109,6 +109,20 @@ def test_ops_that_fell_back_to_the_cpu_are_not_a_working_gpu():
     assert check["gpu_compute"].status == FAIL and "on the CPU" in check["gpu_compute"].message
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        # TF_ISSUES_BLACKWELL: RTX 50 series with the official wheels
+        "E0000 00:00:1740000000.000000 1234 gpu_kernel_helper.cc:63] cuModuleLoadData(...) "
+        "failed: CUDA_ERROR_INVALID_PTX: a PTX JIT compilation failed",
+        "LLVM ERROR: PTX version 8.5 does not support target sm_120",
+    ],
+)
+def test_blackwell_kernel_failures(line):
+    check = by_id(analyse(result(), line, returncode=0))["gpu_kernels"]
+    assert check.status == FAIL and "architecture" in check.message
+
+
 def test_failing_gpu_kernel_is_reported():
     devices = [
         CPU_DEVICE,

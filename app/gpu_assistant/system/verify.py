@@ -219,6 +219,10 @@ _JIT = re.compile(
     r"TensorFlow was not built with CUDA kernel binaries compatible with compute capability "
     r"(?P<cc>[\d.]+)"
 )
+_NO_KERNELS = re.compile(
+    r"CUDA_ERROR_INVALID_PTX|PTX version [\d.]+ does not support target sm_\d+|"
+    r"no kernel image is available for execution on the device"
+)
 _DRIVER_TOO_OLD = re.compile(
     r"driver version is insufficient|CUDA_ERROR_SYSTEM_DRIVER_MISMATCH|"
     r"CUDA_ERROR_UNSUPPORTED_PTX_VERSION|CUDA_ERROR_COMPAT_NOT_SUPPORTED",
@@ -399,6 +403,17 @@ def _log_checks(log: str) -> list[Check]:
                     "Reboot after a driver update; check `nvidia-smi` works for this user.",
                 )
             )
+    if _NO_KERNELS.search(log):
+        checks.append(
+            Check(
+                "gpu_kernels",
+                FAIL,
+                "TensorFlow's GPU code cannot run on this GPU: its kernels were not built for "
+                "this architecture and the embedded PTX does not load (typical of Blackwell "
+                "GPUs with the official wheels).",
+                "Use the CPU build for now, or NVIDIA's TensorFlow container built for this GPU.",
+            )
+        )
     for match in _MIN_CC.finditer(log):
         checks.append(
             Check(
