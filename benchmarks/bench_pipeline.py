@@ -72,7 +72,7 @@ def _cached_bytes(dataset) -> int:
     return sum(int(images.numpy().nbytes) for images, _labels in dataset)
 
 
-def child(kind: str, folder: Path, size: int, batch: int, *, epochs: int, augment: bool) -> dict:
+def child(kind: str, folder: Path, size: int, batch: int, epochs: int) -> dict:
     """Runs in its own process: build one pipeline, time its epochs, measure its memory."""
     import tensorflow as tf
 
@@ -87,7 +87,7 @@ def child(kind: str, folder: Path, size: int, batch: int, *, epochs: int, augmen
         scan = scan_folder(folder)
         result["scan_s"] = time.perf_counter() - start
         options = PipelineOptions(
-            image_size=size, batch_size=batch, val_split=0.0, augment=augment, cache="memory"
+            image_size=size, batch_size=batch, val_split=0.0, augment=False, cache="memory"
         )
 
         def make_dataset():
@@ -110,16 +110,49 @@ def child(kind: str, folder: Path, size: int, batch: int, *, epochs: int, augmen
         peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         element_dtype=dataset.element_spec[0].dtype.name,
     )
-    if not augment:
-        result["cached_tensor_bytes"] = _cached_bytes(dataset)
+    result["cached_tensor_bytes"] = _cached_bytes(dataset)
     return result
 
 
-def _run_child(args: argparse.Namespace, kind: str, folder: Path, augment: bool) -> dict:
+def augmentation_child(size: int, batch: int, batches: int = 30) -> dict:
+    """Images/s of the app's fused augmentation vs the Keras preprocessing-layer stack with
+    the same four operations, on the same uint8 batches in a tf.data map."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from gpu_assistant.data.augment import Augmentation, augmenter
+
+    settings = Augmentation()
+    stack = keras.Sequential(
+        [
+            keras.layers.RandomFlip("horizontal", seed=1),
+            keras.layers.RandomRotation(settings.max_rotation, fill_mode="reflect", seed=2),
+            keras.layers.RandomZoom(settings.max_zoom, fill_mode="reflect", seed=3),
+            keras.layers.RandomContrast(settings.max_contrast, value_range=(0, 255), seed=4),
+        ]
+    )
+
+    def keras_layers(images, labels):
+        out = stack(tf.cast(images, tf.float32), training=True)
+        return tf.cast(tf.clip_by_value(tf.round(out), 0, 255), tf.uint8), labels
+
+    pixels = np.random.default_rng(0).integers(0, 256, (batch, size, size, 3), dtype=np.uint8)
+    source = tf.data.Dataset.from_tensors((pixels, np.zeros(batch, np.int32))).repeat(batches)
+    result = {"kind": "augment"}
+    for name, function in (("app_ips", augmenter(1)), ("keras_layers_ips", keras_layers)):
+        dataset = source.map(function, num_parallel_calls=tf.data.AUTOTUNE)
+        for _ in dataset.take(2):  # trace before timing
+            pass
+        start = time.perf_counter()
+        count = sum(int(images.shape[0]) for images, _ in dataset)
+        result[name] = count / (time.perf_counter() - start)
+    return result
+
+
+def _run_child(args: argparse.Namespace, kind: str, folder: Path) -> dict:
     command = [sys.executable, __file__, "--child", kind, "--folder", str(folder)]
     command += ["--size", str(args.size), "--batch", str(args.batch), "--epochs", str(args.epochs)]
-    if augment:
-        command.append("--augment")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     out = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     if out.returncode:
@@ -129,20 +162,20 @@ def _run_child(args: argparse.Namespace, kind: str, folder: Path, augment: bool)
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--images", type=int, default=800)
-    parser.add_argument("--photo", default="640x480", help="generated photo size, WxH")
+    parser.add_argument("--images", type=int, default=600)
+    parser.add_argument("--photo", default="1024x768", help="generated photo size, WxH")
     parser.add_argument("--size", type=int, default=160, help="training image size")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--child", choices=("app", "keras"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=("app", "keras", "augment"), help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--augment", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child == "augment":
+        print(json.dumps(augmentation_child(args.size, args.batch)))
+        return 0
     if args.child:
-        result = child(
-            args.child, args.folder, args.size, args.batch, epochs=args.epochs, augment=args.augment
-        )
+        result = child(args.child, args.folder, args.size, args.batch, args.epochs)
         print(json.dumps(result))
         return 0
 
@@ -150,15 +183,16 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "photos"
         make_photos(folder, args.images, width, height)
-        app = _run_child(args, "app", folder, augment=False)
-        keras = _run_child(args, "keras", folder, augment=False)
-        app_augmented = _run_child(args, "app", folder, augment=True)
+        app = _run_child(args, "app", folder)
+        keras = _run_child(args, "keras", folder)
+        augmentation = _run_child(args, "augment", folder)
     ratios = {
         "first_epoch_speed": app["first_epoch_ips"] / keras["first_epoch_ips"],
         "later_epochs_speed": app["later_epochs_ips"] / keras["later_epochs_ips"],
         "cached_tensor_bytes": app["cached_tensor_bytes"] / keras["cached_tensor_bytes"],
         "cache_rss": app["cache_rss_bytes"] / keras["cache_rss_bytes"],
         "peak_rss": app["peak_rss_bytes"] / keras["peak_rss_bytes"],
+        "augmentation_speed": augmentation["app_ips"] / augmentation["keras_layers_ips"],
     }
     report = {
         "machine": f"{os.cpu_count()} CPU cores, no GPU used",
@@ -166,7 +200,7 @@ def main() -> int:
         f"batch {args.batch}, {args.epochs} epochs",
         "app": app,
         "baseline": keras,
-        "app_with_augmentation": app_augmented,
+        "augmentation": augmentation,
         "ratios_app_over_baseline": ratios,
     }
     if args.json:
@@ -186,8 +220,8 @@ def main() -> int:
         print(f"{title:28}{app[key] / unit:12.1f}{keras[key] / unit:12.1f}{ratios[ratio]:9.2f}")
     print(f"app scan of the folder (decodes every file once): {app['scan_s']:.2f} s")
     print(
-        f"app with augmentation: first epoch {app_augmented['first_epoch_ips']:.1f} images/s, "
-        f"later epochs {app_augmented['later_epochs_ips']:.1f} images/s"
+        f"augmentation (images/s): app {augmentation['app_ips']:.0f}, Keras preprocessing "
+        f"layers {augmentation['keras_layers_ips']:.0f}, ratio {ratios['augmentation_speed']:.2f}"
     )
     print(f"element dtype: app {app['element_dtype']}, baseline {keras['element_dtype']}")
     return 0
