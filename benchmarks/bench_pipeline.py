@@ -4,9 +4,12 @@ Baseline: `keras.utils.image_dataset_from_directory(...).cache().prefetch(AUTOTU
 recipe from the TensorFlow tutorials. Both read the same generated JPEG photos at the same
 image size and batch size; each runs in its own child process so that its peak memory (RSS)
 is its own. Printed: images/s of the first epoch (decode + resize + cache) and of the later
-epochs (from the cache), the memory the cache holds, peak RSS, and the app/baseline ratios.
+epochs (from the cache); the CPU time per image of each (the fairer number on a machine shared
+with other work, where wall time swings); the bytes of the cached tensors and the RSS growth;
+peak RSS; the app/baseline ratios. Also the app's augmentation vs the Keras preprocessing
+layers doing the same four operations.
 
-    .venv/bin/python benchmarks/bench_pipeline.py [--images 800] [--size 160] [--json]
+    .venv/bin/python benchmarks/bench_pipeline.py [--images 600] [--photo 1024x768] [--json]
 
 The app's scan (every file decoded once to check it) is timed separately and shown.
 """
@@ -51,20 +54,27 @@ def _rss_bytes() -> int:
         return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def _epochs(make_dataset, epochs: int) -> tuple[object, int, list[float]]:
-    """Build the dataset and run `epochs` epochs; the first epoch's time includes the build
-    (the app decodes into its memory cache while building, the baseline while iterating)."""
-    seconds = []
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _epochs(make_dataset, epochs: int) -> tuple[object, int, list[float], list[float]]:
+    """Build the dataset and run `epochs` epochs: wall and CPU seconds of each. The first
+    epoch includes the build (the app decodes into its memory cache while building, the
+    baseline while iterating)."""
+    wall, cpu = [], []
     count = 0
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), _cpu_seconds()
     dataset = make_dataset()
     for _ in range(epochs):
         count = 0
         for images, _labels in dataset:
             count += int(images.shape[0])
-        seconds.append(time.perf_counter() - start)
-        start = time.perf_counter()
-    return dataset, count, seconds
+        wall.append(time.perf_counter() - start)
+        cpu.append(_cpu_seconds() - start_cpu)
+        start, start_cpu = time.perf_counter(), _cpu_seconds()
+    return dataset, count, wall, cpu
 
 
 def _cached_bytes(dataset) -> int:
@@ -101,11 +111,13 @@ def child(kind: str, folder: Path, size: int, batch: int, epochs: int) -> dict:
             )
             return dataset.cache().prefetch(tf.data.AUTOTUNE)
 
-    dataset, count, seconds = _epochs(make_dataset, epochs)
+    dataset, count, seconds, cpu = _epochs(make_dataset, epochs)
     result.update(
         images=count,
         first_epoch_ips=count / seconds[0],
         later_epochs_ips=count * (epochs - 1) / sum(seconds[1:]),
+        first_epoch_cpu_ms_per_image=1000 * cpu[0] / count,
+        later_epochs_cpu_us_per_image=1e6 * sum(cpu[1:]) / (count * (epochs - 1)),
         cache_rss_bytes=_rss_bytes() - rss_before,
         peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         element_dtype=dataset.element_spec[0].dtype.name,
@@ -166,7 +178,7 @@ def main() -> int:
     parser.add_argument("--photo", default="1024x768", help="generated photo size, WxH")
     parser.add_argument("--size", type=int, default=160, help="training image size")
     parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--child", choices=("app", "keras", "augment"), help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
@@ -188,6 +200,10 @@ def main() -> int:
         augmentation = _run_child(args, "augment", folder)
     ratios = {
         "first_epoch_speed": app["first_epoch_ips"] / keras["first_epoch_ips"],
+        "first_epoch_cpu": app["first_epoch_cpu_ms_per_image"]
+        / keras["first_epoch_cpu_ms_per_image"],
+        "later_epochs_cpu": app["later_epochs_cpu_us_per_image"]
+        / keras["later_epochs_cpu_us_per_image"],
         "later_epochs_speed": app["later_epochs_ips"] / keras["later_epochs_ips"],
         "cached_tensor_bytes": app["cached_tensor_bytes"] / keras["cached_tensor_bytes"],
         "cache_rss": app["cache_rss_bytes"] / keras["cache_rss_bytes"],
@@ -212,6 +228,8 @@ def main() -> int:
     rows = [
         ("first epoch (images/s)", "first_epoch_ips", 1, "first_epoch_speed"),
         ("later epochs (images/s)", "later_epochs_ips", 1, "later_epochs_speed"),
+        ("first epoch CPU (ms/image)", "first_epoch_cpu_ms_per_image", 1, "first_epoch_cpu"),
+        ("later epochs CPU (us/image)", "later_epochs_cpu_us_per_image", 1, "later_epochs_cpu"),
         ("cached tensors (MiB)", "cached_tensor_bytes", mib, "cached_tensor_bytes"),
         ("RSS growth, cache (MiB)", "cache_rss_bytes", mib, "cache_rss"),
         ("peak RSS (MiB)", "peak_rss_bytes", mib, "peak_rss"),
