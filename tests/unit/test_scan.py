@@ -148,6 +148,8 @@ def test_nothing_usable_is_a_user_error(tmp_path: Path, case: str) -> None:
     with pytest.raises(UserError) as error:
         scan_folder(target)
     assert str(target) in error.value.message and error.value.fix
+    if case == "only bad files":
+        assert "(1 file(s) in 1 sub-folder(s): 1 empty file (0 bytes))" in error.value.message
 
 
 def test_cli_scan_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

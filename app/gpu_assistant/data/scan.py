@@ -13,6 +13,7 @@ import statistics
 import time
 import unicodedata
 import warnings
+from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -322,6 +323,9 @@ def scan_folder(
     _warnings(result)
     if not records:
         found = f"{len(listing.files)} file(s) in {len(names)} sub-folder(s)"
+        reasons = Counter(s.reason for s in skipped).most_common(3)
+        if reasons:
+            found += ": " + ", ".join(f"{count} {reason}" for reason, count in reasons)
         raise UserError(
             f"No usable images in '{root}' ({found}).",
             "Put the images in one sub-folder per class, e.g. cats/ and dogs/, in JPEG, PNG, "
