@@ -35,6 +35,7 @@ class LivePlot(pg.PlotWidget):
         item = self.getPlotItem()
         item.setTitle(title)
         item.setLabel("left", y_label)
+        item.getAxis("left").enableAutoSIPrefix(False)  # accuracy stays 0-1, not "x0.001"
         item.setLabel("bottom", x_label)
         item.showGrid(x=True, y=True, alpha=0.2)
         item.addLegend(offset=(-10, 10))
@@ -43,10 +44,19 @@ class LivePlot(pg.PlotWidget):
         self._data: dict[str, tuple[list[float], list[float]]] = {}
         self._items: dict[str, pg.PlotDataItem] = {}
         self._dirty: set[str] = set()
+        self._note = pg.TextItem("", anchor=(0.5, 0.5))
+        self._note.setPos(0.5, 0.5)
+        self._note.setVisible(False)
+        item.addItem(self._note, ignoreBounds=True)
         self._timer = QTimer(self)
         self._timer.setInterval(REFRESH_MS)
         self._timer.timeout.connect(self.refresh)
         self._timer.start()
+
+    def show_note(self, text: str) -> None:
+        """A line in the middle of the plot that says why it is empty ("" removes it)."""
+        self._note.setText(text)
+        self._note.setVisible(bool(text))
 
     def add_series(self, name: str, dashed: bool = False) -> None:
         colour = SERIES_COLOURS[len(self._items) % len(SERIES_COLOURS)]

@@ -165,9 +165,7 @@ class DataPage(Page):
         self.batch_size = named(QSpinBox(), "batchSizeSpin", "Batch size")
         self.batch_size.setRange(1, 1024)
         self.batch_size.setValue(int(options["batch_size"]))
-        self.augment = named(
-            QCheckBox("Random flips, rotations and zoom"), "augmentCheck", "Augmentation"
-        )
+        self.augment = named(QCheckBox("Flips, rotations, zoom"), "augmentCheck", "Augmentation")
         self.augment.setChecked(bool(options["augment"]))
         self.cache = named(QComboBox(), "cacheCombo", "Cache decoded images")
         self.cache.addItems(CACHE_CHOICES)

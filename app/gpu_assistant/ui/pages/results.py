@@ -33,6 +33,7 @@ from gpu_assistant.ui.state import AppState
 from gpu_assistant.ui.thumbnails import THUMB_PX, load_thumbnail
 from gpu_assistant.ui.widgets import DropArea, Page, button, named, wrap_label
 
+PREVIEW_PX = 128  # small images (the sample set is 32 px) are scaled up to stay visible
 EXPORT_FORMATS = (
     ("Keras + labels", ("keras", "labels"), "keras"),
     ("SavedModel", ("savedmodel",), "savedmodel"),
@@ -157,7 +158,7 @@ class ResultsPage(Page):
             wrap_label("or drop an image here", "tryPreview"), "tryPreview", "Image tried"
         )
         self.try_preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.try_preview.setMinimumHeight(THUMB_PX + 8)
+        self.try_preview.setMinimumHeight(PREVIEW_PX + 8)
         self.prediction = wrap_label("", "predictionLabel")
         layout.addWidget(self.try_button)
         layout.addWidget(self.try_preview, 1)
@@ -256,9 +257,15 @@ class ResultsPage(Page):
         if self.run_dir is None:
             self.state.report_error("No model yet", "Train a model first.", "Use the Train page.")
             return
-        preview = load_thumbnail(image, THUMB_PX * 2)
+        preview = load_thumbnail(image, PREVIEW_PX)
         if preview is not None:
-            self.try_preview.setPixmap(QPixmap.fromImage(preview))
+            pixmap = QPixmap.fromImage(preview).scaled(
+                PREVIEW_PX,
+                PREVIEW_PX,
+                Qt.AspectRatioMode.KeepAspectRatio,
+                Qt.TransformationMode.SmoothTransformation,
+            )
+            self.try_preview.setPixmap(pixmap)
         self.prediction.setText("Predicting…")
         job = self.state.runner.start("predict", _predict_job(self.run_dir / "model.keras", image))
         job.result.connect(self._show_prediction)

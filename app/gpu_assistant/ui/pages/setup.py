@@ -152,20 +152,34 @@ class SetupPage(Page):
             )
             role = "verdict-warn"
         else:
-            self.verdict.setText("No TensorFlow build fits this machine as it is.")
+            self.verdict.setText(
+                "TensorFlow cannot use a GPU on this machine as it is (see below). "
+                "It still runs on the CPU: " + str(rec.cpu_fallback.get("note", ""))
+            )
             role = "verdict-fail"
         self.verdict.setProperty("role", role)
         self.verdict.style().polish(self.verdict)
-        self.fields["tensorflow"].setText(rec.tensorflow or "—")
-        self.fields["package"].setText(rec.package or "—")
+        package, command = rec.package, rec.install_command
+        if not rec.install_argv and rec.cpu_fallback.get("install_argv"):
+            package = f"{rec.cpu_fallback['package']} (CPU only)"
+            command = rec.cpu_fallback["install_command"]
+        self.fields["tensorflow"].setText(rec.tensorflow or "— (no GPU build fits)")
+        self.fields["package"].setText(package or "—")
         self.fields["cuda"].setText(
             f"CUDA {rec.cuda}, cuDNN {rec.cudnn}" if rec.cuda else "none (CPU build)"
         )
-        self.fields["command"].setText(rec.install_command or "—")
+        self.fields["command"].setText(command or "—")
         lines = [f"✖ {b.message}\n    Fix: {b.fix}" for b in rec.blockers]
         lines += [f"⚠ {w.message}" for w in rec.warnings]
         self.blockers.setText("\n".join(lines))
-        self.install_button.setEnabled(bool(rec.install_argv))
+        self.install_button.setEnabled(bool(self._install_argv()))
+
+    def _install_argv(self) -> list[str]:
+        """pip's arguments (after the Python executable): the GPU build, else the CPU one."""
+        rec = self.recommendation
+        if rec is None:
+            return []
+        return list(rec.install_argv or rec.cpu_fallback.get("install_argv") or [])
 
     # -- jobs ----------------------------------------------------------------------------------
     def _run(self, name: str, fn: Any, on_result: Any) -> Job | None:
@@ -185,11 +199,11 @@ class SetupPage(Page):
         return job
 
     def install(self) -> None:
-        rec = self.recommendation
-        if rec is None or not rec.install_argv:
+        argv = self._install_argv()
+        if not argv:
             return
-        self.log.appendPlainText(f"$ {sys.executable} {' '.join(rec.install_argv)}")
-        self._run("install", _install_job(list(rec.install_argv)), self._on_installed)
+        self.log.appendPlainText(f"$ {sys.executable} {' '.join(argv)}")
+        self._run("install", _install_job(argv), self._on_installed)
 
     def verify(self) -> None:
         self.checks.setRowCount(0)
@@ -229,9 +243,7 @@ class SetupPage(Page):
         self.progress.setVisible(False)
         self.cancel_button.setEnabled(False)
         self.verify_button.setEnabled(True)
-        self.install_button.setEnabled(
-            bool(self.recommendation and self.recommendation.install_argv)
-        )
+        self.install_button.setEnabled(bool(self._install_argv()))
         follow, self._after_finish = self._after_finish, None
         if follow is not None:
             follow()
@@ -245,6 +257,7 @@ class SetupPage(Page):
                 (check.id, STATUS_MARK.get(check.status, check.status), detail)
             ):
                 self.checks.setItem(row, column, QTableWidgetItem(text))
+        self.checks.resizeColumnToContents(0)
         self.checks.resizeRowsToContents()
         works = "TensorFlow uses the GPU." if result.gpu_works else "TensorFlow does not use a GPU."
         self.log.appendPlainText(

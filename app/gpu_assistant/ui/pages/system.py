@@ -104,7 +104,7 @@ class SystemPage(Page):
             self.verdict.setText(f"Found {count} NVIDIA GPU{'s' if count > 1 else ''}.")
             self.verdict.setProperty("role", "verdict-ok")
         else:
-            self.verdict.setText(f"No NVIDIA GPU found: {info.nvml_message}")
+            self.verdict.setText(f"No NVIDIA GPU found. {info.nvml_message}")
             self.verdict.setProperty("role", "verdict-warn")
         self.verdict.style().polish(self.verdict)
         self.notes.setText(

@@ -194,6 +194,7 @@ class TrainPage(Page):
         self.memory_plot.getPlotItem().setTitle(
             "GPU memory (NVML used, TF current/peak)" if gpus else "Process memory (no GPU: CPU)"
         )
+        self.util_plot.show_note("" if gpus else "No NVIDIA GPU: nothing to measure.")
 
     def _sync_gpu_checks(self) -> None:
         for check in self.gpu_checks:
@@ -280,10 +281,7 @@ class TrainPage(Page):
             self.memory_plot.add_series("TF peak", dashed=True)
         else:
             self.memory_plot.add_series(PROCESS_SERIES)
-        self.util_plot.setEnabled(bool(gpus))
-        self.util_plot.getPlotItem().setTitle(
-            "GPU utilisation" if gpus else "GPU utilisation (no GPU in use)"
-        )
+        self.util_plot.show_note("" if gpus else "Training on the CPU: no GPU to measure.")
 
     def on_event(self, event: dict[str, Any]) -> None:
         kind = event.get("event")
