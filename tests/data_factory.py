@@ -133,6 +133,9 @@ def make_messy_folder(root: Path, *, symlink_loop: bool = True) -> MessyFolder:
     good(f"{cats}/cmyk.jpg", 0, mode="CMYK", convert=True)
     good(f"{cats}/deep16.png", 0, mode="I;16", convert=True)
     good(f"{cats}/nested/more/inside.png", 0)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to show", as phones write it
+    good(f"{cats}/phone_rotated.jpg", 0, convert=True, exif=exif.tobytes())
     animated_gif(root / cats / "animated.gif", 0)
     messy.converted.add(f"{cats}/animated.gif")
     # dogs: more formats.
@@ -173,5 +176,5 @@ def make_messy_folder(root: Path, *, symlink_loop: bool = True) -> MessyFolder:
     messy.skipped["stray.jpg"] = NO_CLASS
     if symlink_loop:
         os.symlink("..", root / cats / "nested" / "loop")  # cats/nested/loop -> cats
-    messy.counts = {cats: 9, dogs: 5, birds: 3}
+    messy.counts = {cats: 10, dogs: 5, birds: 3}
     return messy

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from data_factory import make_class_folder, make_messy_folder, write_image
 from gpu_assistant.data import pipeline
-from gpu_assistant.data.images import load_for_model
+from gpu_assistant.data.images import load_for_model, resize_square
 from gpu_assistant.data.pipeline import (
     PipelineOptions,
     build_datasets,
@@ -74,6 +75,19 @@ def test_converted_files_keep_their_picture(tmp_path: Path) -> None:
     for name in ("cmyk.jpg", "p.png"):
         assert np.abs(pixels[name] - pixels["plain.png"]).mean() < 12, name
     assert np.abs(pixels["deep.png"] - pixels["gray.png"]).max() <= 1
+
+
+def test_exif_rotated_photos_are_turned_upright(tmp_path: Path) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    write_image(tmp_path / "a" / "turned.jpg", 0, size=(40, 20), exif=exif.tobytes())
+    write_image(tmp_path / "b" / "plain.jpg", 1, size=(40, 20))
+    scan = scan_folder(tmp_path)
+    turned = next(r for r in scan.records if r.path.name == "turned.jpg")
+    assert (turned.width, turned.height, turned.needs_conversion) == (20, 40, True)
+    upright = np.asarray(Image.open(turned.path).transpose(Image.Transpose.ROTATE_270))
+    expected = resize_square(upright, 16).numpy()
+    np.testing.assert_array_equal(load_for_model(turned.path, 16), expected)
 
 
 def test_augmentation_changes_training_batches_but_never_validation(tmp_path: Path) -> None:
@@ -218,7 +232,7 @@ def test_big_jpegs_shrink_in_the_dct_like_a_full_decode(tmp_path: Path) -> None:
     the picture matches a full decode + resize closely."""
     import tensorflow as tf
 
-    from gpu_assistant.data.images import JPEG_QUARTER, decode_group, resize_square
+    from gpu_assistant.data.images import JPEG_QUARTER, decode_group
 
     for label in (0, 1):
         for i in range(2):

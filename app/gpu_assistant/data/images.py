@@ -43,6 +43,7 @@ _KNOWN_UNSUPPORTED = (
     (0, b"8BPS", "PSD"),
 )
 _EXIF_ORIENTATION = 0x0112
+_QUARTER_TURNS = frozenset({5, 6, 7, 8})  # EXIF orientations that swap width and height
 
 # The exact reasons a file is skipped (tests and users rely on these words).
 EMPTY = "empty file (0 bytes)"
@@ -110,11 +111,13 @@ def _header_size(path: Path) -> tuple[int, int] | None:
     return None
 
 
-def _is_native(image: Image.Image, path: Path) -> bool:
-    """Whether TF's decoders give the same picture as Pillow, so Pillow can be skipped."""
+def _is_native(image: Image.Image, path: Path, orientation: int) -> bool:
+    """Whether TF's decoders give the same picture as Pillow, so Pillow can be skipped
+    (TF ignores EXIF rotation, CMYK and 16 bits per channel)."""
+    if orientation != 1:
+        return False
     if image.format == "JPEG":
-        orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
-        return image.mode in ("RGB", "L") and orientation == 1
+        return image.mode in ("RGB", "L")
     if image.format == "PNG":
         return _png_bit_depth(path) <= 8 and image.mode in ("RGB", "RGBA", "L", "LA", "P", "1")
     return False
@@ -138,7 +141,10 @@ def inspect_image(path: Path) -> ImageInfo:
                 raise BadImage(f"{UNSUPPORTED} ({image.format})")
             if width < 1 or height < 1 or width * height > max_pixels():
                 raise BadImage(f"{ABSURD} ({width} x {height} pixels)")
-            native = _is_native(image, path)
+            orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
+            native = _is_native(image, path, orientation)
+            if orientation in _QUARTER_TURNS:
+                width, height = height, width  # the picture as shown, turned upright
             if image.format == "JPEG":
                 image.draft(image.mode, (max(1, width // 8), max(1, height // 8)))
             image.load()
