@@ -7,7 +7,6 @@ install runs pip with an argument list into the Python the app runs in.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from PySide6.QtCore import Qt
@@ -24,7 +23,7 @@ from PySide6.QtWidgets import (
     QTableWidgetItem,
 )
 
-from gpu_assistant.jobs import CancelToken, Report
+from gpu_assistant.jobs import CancelToken, Report, UserError
 from gpu_assistant.ui.state import AppState
 from gpu_assistant.ui.widgets import Page, button, named, wrap_label
 from gpu_assistant.ui.worker import Job
@@ -48,19 +47,28 @@ def _verify_job(report: Report, cancel: CancelToken) -> Any:
     return verify(VERIFY_TIMEOUT_S, report, cancel)
 
 
-def _install_job(argv: list[str]) -> Any:
-    def job(report: Report, cancel: CancelToken) -> Any:
-        from gpu_assistant.system.install import pip_install
+def _install_job(rec: Any) -> Any:
+    def job(report: Report, cancel: CancelToken) -> int:
+        from gpu_assistant.system.install import install_args, pip_install
 
-        return pip_install(argv, report, cancel)
+        code = pip_install(install_args(rec, cpu=not rec.package), report, cancel)
+        if code != 0:
+            raise UserError(
+                f"pip could not install TensorFlow (exit code {code}).",
+                "The log above shows pip's own message; fix what it names and try again.",
+            )
+        return code
 
     return job
 
 
-def _report_job(report: Report, cancel: CancelToken) -> str:
-    from gpu_assistant.system.doctor import doctor
+def _report_job(nvml: Any) -> Any:
+    def job(report: Report, cancel: CancelToken) -> str:
+        from gpu_assistant.system.doctor import doctor
 
-    return doctor(verify=False).to_markdown()
+        return doctor(verify=True, nvml=nvml, report=report, cancel=cancel).to_markdown()
+
+    return job
 
 
 class SetupPage(Page):
@@ -172,14 +180,12 @@ class SetupPage(Page):
         lines = [f"✖ {b.message}\n    Fix: {b.fix}" for b in rec.blockers]
         lines += [f"⚠ {w.message}" for w in rec.warnings]
         self.blockers.setText("\n".join(lines))
-        self.install_button.setEnabled(bool(self._install_argv()))
+        self.install_button.setEnabled(self._can_install())
 
-    def _install_argv(self) -> list[str]:
-        """pip's arguments (after the Python executable): the GPU build, else the CPU one."""
+    def _can_install(self) -> bool:
+        """The GPU build when one fits, else the CPU build; neither when Python is unsupported."""
         rec = self.recommendation
-        if rec is None:
-            return []
-        return list(rec.install_argv or rec.cpu_fallback.get("install_argv") or [])
+        return rec is not None and bool(rec.package or rec.cpu_fallback.get("package"))
 
     # -- jobs ----------------------------------------------------------------------------------
     def _run(self, name: str, fn: Any, on_result: Any) -> Job | None:
@@ -188,7 +194,7 @@ class SetupPage(Page):
         self.progress.setRange(0, 0)
         self.progress.setVisible(True)
         self.cancel_button.setEnabled(True)
-        for widget in (self.install_button, self.verify_button):
+        for widget in (self.install_button, self.verify_button, self.copy_button):
             widget.setEnabled(False)
         self.job = job = self.state.runner.start(name, fn)
         job.progress.connect(self._on_progress)
@@ -199,20 +205,16 @@ class SetupPage(Page):
         return job
 
     def install(self) -> None:
-        argv = self._install_argv()
-        if not argv:
-            return
-        self.log.appendPlainText(f"$ {sys.executable} {' '.join(argv)}")
-        self._run("install", _install_job(argv), self._on_installed)
+        if self._can_install():
+            self._run("install", _install_job(self.recommendation), self._on_installed)
 
     def verify(self) -> None:
         self.checks.setRowCount(0)
         self._run("verify", _verify_job, self.show_verification)
 
     def copy_report(self) -> None:
-        job = self.state.runner.start("report", _report_job)
-        job.result.connect(self._copy)
-        job.error.connect(lambda m, f, d: self.state.report_error("Report failed", m, f, d))
+        self.log.appendPlainText("Writing the report (it includes a fresh verification)…")
+        self._run("report", _report_job(self.state.nvml), self._copy)
 
     def _copy(self, markdown: str) -> None:
         QGuiApplication.clipboard().setText(markdown)
@@ -243,7 +245,8 @@ class SetupPage(Page):
         self.progress.setVisible(False)
         self.cancel_button.setEnabled(False)
         self.verify_button.setEnabled(True)
-        self.install_button.setEnabled(bool(self._install_argv()))
+        self.copy_button.setEnabled(True)
+        self.install_button.setEnabled(self._can_install())
         follow, self._after_finish = self._after_finish, None
         if follow is not None:
             follow()

@@ -1,0 +1,80 @@
+"""Setup page: the recommendation per fake GPU, pip for real (harmless arguments), then verify."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtGui import QGuiApplication
+
+from fakes.nvml import FakeGPU, FakeNVML
+from gpu_assistant.system import install
+
+
+def _recommended(window, qtbot):
+    setup = window.page("setup")
+    qtbot.waitUntil(lambda: setup.recommendation is not None, timeout=10_000)
+    return setup
+
+
+def test_a_supported_gpu_gets_the_gpu_build(make_window, qtbot):
+    setup = _recommended(make_window(FakeNVML.single()), qtbot)
+    assert "will use your GPU" in setup.verdict.text()
+    assert "[and-cuda]" in setup.fields["package"].text()
+    assert "pip install" in setup.fields["command"].text()
+    assert setup.install_button.isEnabled()
+
+
+def test_an_old_driver_gets_an_older_build_and_the_upgrade_advice(make_window, qtbot):
+    setup = _recommended(make_window(FakeNVML.old_driver()), qtbot)
+    assert "Upgrading the NVIDIA driver" in setup.blockers.text()
+    assert setup.recommendation.tensorflow in setup.verdict.text()
+
+
+def test_a_gpu_too_old_for_any_build_is_a_blocker_with_its_fix(make_window, qtbot):
+    nvml = FakeNVML.with_gpus([FakeGPU("NVIDIA GeForce GTX 680", (3, 0), 2048)])
+    setup = _recommended(make_window(nvml), qtbot)
+    assert "cannot use a GPU" in setup.verdict.text()
+    assert "✖" in setup.blockers.text() and "Fix:" in setup.blockers.text()
+
+
+def test_no_gpu_offers_the_cpu_build_and_says_so(make_window, qtbot):
+    setup = _recommended(make_window(FakeNVML.no_gpus()), qtbot)
+    assert "runs on the CPU" in setup.verdict.text()
+    assert "(CPU only)" in setup.fields["package"].text()
+    assert setup.install_button.isEnabled()
+
+
+def test_pip_failure_is_logged_and_explained(make_window, qtbot, monkeypatch):
+    window = make_window()
+    setup = _recommended(window, qtbot)
+    monkeypatch.setattr(install, "install_args", lambda rec, cpu=False: ["no-such-pip-command"])
+    setup.install()
+    qtbot.waitUntil(lambda: window.last_error_dialog is not None, timeout=60_000)
+    assert "pip could not install TensorFlow" in window.last_error_dialog.text()
+    assert "no-such-pip-command" in setup.log.toPlainText()  # pip's own message, live
+    assert setup.checks.rowCount() == 0  # no verification after a failed install
+    assert setup.install_button.isEnabled() and setup.job is None
+
+
+@pytest.mark.slow
+def test_install_runs_pip_then_verifies_automatically(make_window, qtbot, monkeypatch):
+    window = make_window()
+    setup = _recommended(window, qtbot)
+    monkeypatch.setattr(install, "install_args", lambda rec, cpu=False: ["--version"])
+    setup.install()
+    assert not setup.install_button.isEnabled() and setup.cancel_button.isEnabled()
+    qtbot.waitUntil(lambda: setup.checks.rowCount() > 0 and setup.job is None, timeout=240_000)
+    log = setup.log.toPlainText()
+    assert "-m pip --version" in log and "pip " in log
+    assert "Install finished; verifying" in log
+    ids = [setup.checks.item(row, 0).text() for row in range(setup.checks.rowCount())]
+    assert "tensorflow_import" in ids
+    assert window.last_error_dialog is None
+
+
+@pytest.mark.slow
+def test_copy_report_puts_markdown_on_the_clipboard(make_window, qtbot):
+    setup = _recommended(make_window(), qtbot)
+    setup.copy_report()
+    qtbot.waitUntil(lambda: setup.job is None, timeout=240_000)
+    text = QGuiApplication.clipboard().text()
+    assert text.startswith("#") and "TensorFlow" in text
