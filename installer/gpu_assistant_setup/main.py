@@ -222,11 +222,16 @@ def launch(layout: Layout) -> None:
             start_new_session=True,
         )
     else:
+        wsl = "microsoft" in platform.release().lower()
         print(
             "\nNo display here (an SSH session or a server?), so the window was not opened. "
             "Start it from a desktop session, or use the command line above "
-            "(`gpu-assistant doctor`, `gpu-assistant train --help`). On WSL2, update WSL "
-            "(`wsl --update` in Windows) to get WSLg, which shows Linux windows."
+            "(`gpu-assistant doctor`, `gpu-assistant train --help`)."
+            + (
+                " On WSL2, run `wsl --update` in Windows to get WSLg, which shows Linux windows."
+                if wsl
+                else ""
+            )
         )
         return
     print(f"\nStarting {APP_NAME}...")
