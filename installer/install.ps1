@@ -11,10 +11,13 @@
 #>
 $ErrorActionPreference = 'Stop'
 $bootstrap = Join-Path $PSScriptRoot 'bootstrap.py'
-$probe = 'import sys; print("%d.%d" % sys.version_info[:2])'
+# No quotes inside: Windows PowerShell 5.1 mangles embedded quotes in native arguments.
+$probe = 'import sys; print(*sys.version_info[:2], sep=chr(46))'
 
 function Get-PythonVersion([string[]]$command) {
     # The Microsoft Store's python.exe alias prints nothing and fails: treat it as absent.
+    # 'Continue': under 'Stop', PowerShell 5.1 turns a native program's stderr into an error.
+    $ErrorActionPreference = 'Continue'
     try {
         $exe, $rest = $command
         $out = & $exe @rest -c $probe 2>$null
@@ -32,6 +35,7 @@ foreach ($command in $candidates) {
     $version = Get-PythonVersion $command
     if ($null -eq $version) { continue }
     if ($version -ge [version]'3.10') {
+        $ErrorActionPreference = 'Continue'  # pip writes warnings to stderr
         $exe, $rest = $command
         & $exe @rest $bootstrap @args
         exit $LASTEXITCODE

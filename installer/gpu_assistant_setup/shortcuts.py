@@ -5,6 +5,7 @@ and folder goes through the manifest so that --uninstall removes exactly these.
 
 from __future__ import annotations
 
+import base64
 import plistlib
 import shlex
 import subprocess
@@ -87,6 +88,7 @@ def _windows_links(layout: Layout, manifest: Manifest, resources: Path) -> list[
     manifest.write_file(layout.windows_icon, (resources / f"{APP_ID}.ico").read_bytes())
     script = f"""
 $ErrorActionPreference = 'Stop'
+[Console]::OutputEncoding = [Text.Encoding]::UTF8
 $shell = New-Object -ComObject WScript.Shell
 $desktop = [Environment]::GetFolderPath('Desktop')
 $links = @({_ps_quote(str(layout.start_menu_link))}, (Join-Path $desktop {_ps_quote(APP_NAME + ".lnk")}))
@@ -100,8 +102,12 @@ foreach ($path in $links) {{
     Write-Output $path
 }}
 """  # noqa: E501
-    command = ["powershell", "-NoProfile", "-ExecutionPolicy", "Bypass", "-Command", script]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    # -EncodedCommand (base64 of UTF-16LE) carries the script through any quoting intact.
+    encoded = base64.b64encode(script.encode("utf-16-le")).decode("ascii")
+    command = ["powershell", "-NoProfile", "-NonInteractive", "-EncodedCommand", encoded]
+    done = subprocess.run(
+        command, capture_output=True, encoding="utf-8", errors="replace", check=False
+    )
     if done.returncode != 0:
         raise SetupError(
             f"Could not create the Start-menu shortcut: {done.stderr.strip()}",

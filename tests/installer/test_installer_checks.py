@@ -213,3 +213,30 @@ def test_too_new_python_switches_to_a_supported_one(monkeypatch, tmp_path):
         main.check_source_and_python(CHECKOUT)
     assert caught.value.code == 0
     assert (tmp_path / "calls").read_text("utf-8").splitlines()[-1] == "bootstrap.py --no-launch"
+
+
+def test_windows_links_script_and_record(home, tmp_path, monkeypatch):
+    """No Windows here: a stand-in `powershell` decodes the script it is given, keeps it, and
+    answers like the real one (the paths it saved). The .lnk writing itself is WScript.Shell's."""
+    fake = tmp_path / "bin" / "powershell"
+    fake.parent.mkdir()
+    fake.write_text(
+        f"#!{sys.executable}\nimport base64, sys\n"
+        "script = base64.b64decode(sys.argv[sys.argv.index('-EncodedCommand') + 1])\n"
+        f"open({str(tmp_path / 'script.ps1')!r}, 'w', encoding='utf-8').write("
+        "script.decode('utf-16-le'))\n"
+        "print('C:\\\\Users\\\\José\\\\Desktop\\\\TensorFlow GPU Assistant.lnk')\n",
+        encoding="utf-8",
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(fake.parent))
+    env = {"USERPROFILE": str(home), "LOCALAPPDATA": str(home / "Local O'Brien")}
+    layout = layout_for("win32", env)
+    manifest = Manifest(layout.manifest)
+    manifest.make_dirs(layout.root)
+    links = shortcuts.create_shortcut(layout, manifest, DESKTOP)
+    assert links == [Path("C:\\Users\\José\\Desktop\\TensorFlow GPU Assistant.lnk")]
+    assert manifest.entries[str(links[0])] == "file"
+    script = (tmp_path / "script.ps1").read_text("utf-8")
+    assert "'" + str(layout.venv_exe("gpu-assistant-gui")).replace("'", "''") + "'" in script
+    assert "WScript.Shell" in script and layout.windows_icon.is_file()
