@@ -240,3 +240,25 @@ def test_windows_links_script_and_record(home, tmp_path, monkeypatch):
     script = (tmp_path / "script.ps1").read_text("utf-8")
     assert "'" + str(layout.venv_exe("gpu-assistant-gui")).replace("'", "''") + "'" in script
     assert "WScript.Shell" in script and layout.windows_icon.is_file()
+
+
+def test_interrupted_install_still_uninstalls_cleanly(home, tmp_path):
+    """pip fails after the venv exists (an empty wheelhouse): the record already lists it."""
+    empty = tmp_path / "wheels"
+    empty.mkdir()
+    env = installer_env(home, tmp_path, PIP_FIND_LINKS="", PIP_NO_INDEX="1")
+    failed = run_install(["--wheelhouse", str(empty), "--no-launch"], env, timeout=300)
+    assert failed.returncode == 2 and "Could not install the app" in failed.stderr
+    assert (home / ".local/share/tf-gpu-assistant/venv").is_dir()
+    done = run_install(["--uninstall"], env, timeout=120)
+    assert done.returncode == 0
+    assert {p for p in tree(home) if not p.startswith(".rustup")} == set()
+
+
+def test_unreadable_record_is_explained(home):
+    layout = layout_for("linux", {"HOME": str(home)})
+    layout.root.mkdir(parents=True)
+    layout.manifest.write_text("{not json", encoding="utf-8")
+    with pytest.raises(SetupError) as caught:
+        Manifest.load(layout.manifest)
+    assert "unreadable" in caught.value.message and caught.value.fix
