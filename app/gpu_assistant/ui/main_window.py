@@ -102,6 +102,4 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Stopping running jobs…")
             self.setCursor(Qt.CursorShape.WaitCursor)
         self.state.runner.shutdown(SHUTDOWN_WAIT_MS)
-        for page in self.pages.values():
-            page.shutdown()
         event.accept()

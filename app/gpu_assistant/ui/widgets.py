@@ -53,9 +53,6 @@ class Page(QWidget):
         self.body.addWidget(heading)
         self.body.addWidget(wrap_label(intro, "pageIntro"))
 
-    def shutdown(self) -> None:
-        """Called when the window closes, after every job stopped; pages stop their timers."""
-
 
 class DropArea(QFrame):
     """Accepts files dropped from the file manager and emits their local paths."""

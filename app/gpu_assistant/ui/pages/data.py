@@ -6,6 +6,7 @@ thumbnails are decoded in the same job. Options are remembered between runs.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pyqtgraph as pg
@@ -69,6 +70,13 @@ def _scan_job(folder: str) -> Any:
         return scan, thumbs
 
     return job
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return Path(path).relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
 
 
 class DataPage(Page):
@@ -286,11 +294,12 @@ class DataPage(Page):
         self._show_thumbs(thumbs)
         self.skipped.setRowCount(len(scan.skipped))
         for row, skipped in enumerate(scan.skipped):
-            self.skipped.setItem(row, 0, QTableWidgetItem(scan._relative(skipped.path)))
+            self.skipped.setItem(row, 0, QTableWidgetItem(_relative(skipped.path, scan.root)))
             self.skipped.setItem(row, 1, QTableWidgetItem(skipped.reason))
         self.skipped.resizeColumnToContents(0)
         self.tabs.setTabText(2, f"Skipped ({len(scan.skipped)})")
         self.state.set_scan(scan)
+        self.state.preload_tensorflow()
         self.next_button.setEnabled(not scan.problems and scan.total > 0)
         self.update_estimate()
 

@@ -81,6 +81,7 @@ class SetupPage(Page):
         self.state = state
         self.recommendation: Any = None
         self.job: Job | None = None
+        self._after_finish: Any = None  # what runs when the current job ends (install -> verify)
         self.verdict = wrap_label("Waiting for detection…", "setupVerdict")
         self.body.addWidget(self.verdict)
         form = QFormLayout()
@@ -237,8 +238,6 @@ class SetupPage(Page):
     def _on_installed(self, _result: Any) -> None:
         self.log.appendPlainText("Install finished; verifying…")
         self._after_finish = self.verify
-
-    _after_finish: Any = None
 
     def _on_finished(self) -> None:
         self.job = None
