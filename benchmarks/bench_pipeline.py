@@ -178,7 +178,7 @@ def main() -> int:
     parser.add_argument("--photo", default="1024x768", help="generated photo size, WxH")
     parser.add_argument("--size", type=int, default=160, help="training image size")
     parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--epochs", type=int, default=21, help="1 first + N-1 later epochs")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--child", choices=("app", "keras", "augment"), help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)

@@ -10,7 +10,6 @@ import pytest
 from PIL import Image
 
 from data_factory import make_class_folder, make_messy_folder, write_image
-from gpu_assistant.data import pipeline
 from gpu_assistant.data.images import load_for_model, resize_square
 from gpu_assistant.data.pipeline import (
     PipelineOptions,
@@ -136,25 +135,36 @@ def test_disk_cache_is_reused_while_the_folder_is_unchanged(tmp_path: Path) -> N
     assert len(list((tmp_path / "cache").iterdir())) == 2
 
 
-def test_stopped_first_epoch_never_leaves_a_reusable_half_cache(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(pipeline, "SHUFFLE_BUFFER_BYTES", 1)  # stream: 8 images ahead at most
+def test_stopped_preparation_never_leaves_a_reusable_half_cache(tmp_path: Path) -> None:
     root = make_class_folder(tmp_path / "data", {"a": 40, "b": 40})
     scan = scan_folder(root)
     options = _options(tmp_path, cache="disk", batch_size=2, val_split=0.25)
-    data = build_datasets(scan, options)
-    iterator = iter(data.train)
-    next(iterator)
-    del iterator  # the user pressed Stop during the first epoch
+    cancel = CancelToken()
+    with pytest.raises(Cancelled):  # the user pressed Stop while the cache was written
+        build_datasets(scan, options, report=lambda _event: cancel.cancel(), cancel=cancel)
     (directory,) = (tmp_path / "cache").iterdir()
-    assert "train.index" not in _cache_files(directory)
+    assert _cache_files(directory) == []
     # A crash leaves a lock and temp files: they are cleared, never read as a cache.
     (directory / "train_0.lockfile").write_text("crashed")
     (directory / "train_0.data-00000-of-00001.tempstate123").write_bytes(b"half")
     assert _count(build_datasets(scan, options).train) == 60
     assert "train_0.lockfile" not in _cache_files(directory)
-    assert _count(build_datasets(scan, options).train) == 60
+    assert "train.index" in _cache_files(directory)
+
+
+def test_memory_cache_is_filled_before_training(tmp_path: Path) -> None:
+    """After `build_datasets` the images come from memory: the files can even go away."""
+    root = make_class_folder(tmp_path / "data", {"a": 6, "b": 6})
+    data = build_datasets(scan_folder(root), _options(tmp_path, cache="memory", batch_size=3))
+    for path in root.rglob("*.png"):
+        path.unlink()
+    orders = []
+    for _ in range(3):
+        batches = [labels.numpy().tolist() for _, labels in data.train]
+        assert sum(len(b) for b in batches) == 10
+        orders.append(batches)
+    assert _count(data.val) == 2
+    assert orders[0] != orders[1] or orders[1] != orders[2]  # batch order changes per epoch
 
 
 def test_split_is_deterministic_stratified_and_order_independent(tmp_path: Path) -> None:

@@ -35,11 +35,15 @@ class CachePlan:
     bytes: int  # estimated size of the cached images
     directory: Path | None = None
 
+    def complete(self, name: str) -> bool:
+        """Whether the disk cache of split `name` was written to the end."""
+        return self.directory is not None and (self.directory / f"{name}.index").exists()
+
     def prefix(self, name: str) -> str:
         """The file prefix TF's cache writes for split `name`, cleared of crash leftovers."""
         assert self.directory is not None
         prefix = self.directory / name
-        if not Path(f"{prefix}.index").exists():
+        if not self.complete(name):
             for leftover in self.directory.glob(f"{name}*"):
                 leftover.unlink(missing_ok=True)
         return str(prefix)

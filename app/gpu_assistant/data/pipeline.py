@@ -1,17 +1,16 @@
 """From a `ScanResult` to batched tf.data datasets that keep the accelerator fed.
 
-Images are decoded once (in parallel, JPEGs shrunk in the DCT, see `images.decode_group`),
-resized to uint8 squares and cached; models rescale themselves, so the cache is a quarter of
-float32's size and an exported model takes raw pixels exactly like the app does.
+  records in a stable pseudo-random order -> read + decode + resize in parallel (AUTOTUNE;
+  big JPEGs shrunk by the decoder, see `images.decode_group`) -> batch -> cache the uint8
+  batches (memory, or a disk file reused while the folder is unchanged) -> [train: reshuffle
+  the batch order every epoch -> augment] -> prefetch(AUTOTUNE).
 
-- memory cache: every split is decoded up front into one host array (progress and cancel
-  through the job contract); each epoch then shuffles *indices* and gathers whole batches,
-  a full reshuffle every epoch at the cost of one copy per batch.
-- disk cache (data larger than the memory budget): decode -> TF cache file (reused while the
-  folder is unchanged, see `cache.py`) -> shuffle window -> batch, streaming.
-- none: decode every epoch.
-Then, for training only, augmentation on whole batches (after the cache, so every epoch
-differs), and prefetch(AUTOTUNE) everywhere.
+`build_datasets` fills the caches before it returns (progress events, cancellable), so the
+first epoch of training already reads from them. Cached batches are handed out as they are,
+without a copy, which is what keeps later epochs as cheap as the usual recipe's float32 cache
+at a quarter of its memory; the price is that a batch keeps its images from epoch to epoch
+(the batch order and the augmentation change every epoch). Models rescale themselves, so an
+exported model takes raw pixels exactly like the app does.
 """
 
 from __future__ import annotations
@@ -34,8 +33,7 @@ if TYPE_CHECKING:
     import tensorflow as tf
 
 CacheMode = Literal["auto", "memory", "disk", "none"]
-SHUFFLE_BUFFER_BYTES = 64 * 1024 * 1024  # shuffle window after a disk cache, in image bytes
-PREPARE_BATCH = 64  # images decoded per step while filling the memory cache
+SHUFFLE_BUFFER_BYTES = 64 * 1024 * 1024  # batch-shuffle window over a disk cache, in bytes
 PROGRESS_INTERVAL = 0.25  # seconds between progress events
 
 
@@ -150,16 +148,8 @@ def _decoded(records: list[ImageRecord], image_size: int) -> tf.data.Dataset:
     return dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
-def _host_array(shape: tuple[int, ...]) -> np.ndarray:
-    """An uninitialised uint8 array on a 64-byte boundary, which TF can use without a copy."""
-    count = int(np.prod(shape))
-    raw = np.empty(count + 64, dtype=np.uint8)
-    offset = -raw.ctypes.data % 64
-    return raw[offset : offset + count].reshape(shape)
-
-
 class _Progress:
-    """Progress events for filling the memory cache, at most every PROGRESS_INTERVAL."""
+    """Progress events while the caches are filled, at most every PROGRESS_INTERVAL."""
 
     def __init__(self, report: Report, total: int) -> None:
         self.report, self.total, self.done, self.last = report, total, 0, 0.0
@@ -175,54 +165,35 @@ class _Progress:
             )
 
 
-def _load_into_memory(
-    records: list[ImageRecord], image_size: int, progress: _Progress, cancel: CancelToken
-) -> tf.Tensor:
-    """Every record decoded once into one uint8 [N, S, S, 3] host tensor (no second copy)."""
-    import tensorflow as tf
-
-    images = _host_array((len(records), image_size, image_size, 3))
-    done = 0
-    for batch, _labels in _decoded(records, image_size).batch(PREPARE_BATCH).prefetch(1):
-        cancel.raise_if_cancelled()
-        images[done : done + len(batch)] = batch.numpy()
-        done += len(batch)
-        progress.advance(len(batch))
-    return tf.experimental.dlpack.from_dlpack(images.__dlpack__())
-
-
-def _from_memory(
-    images: tf.Tensor, labels: list[int], options: PipelineOptions, *, training: bool
+def _cached_batches(
+    records: list[ImageRecord], options: PipelineOptions, plan: CachePlan, name: str
 ) -> tf.data.Dataset:
-    import tensorflow as tf
-
-    label_tensor = tf.constant(labels, dtype=tf.int32)
-    indices = tf.data.Dataset.range(len(labels))
-    if training:
-        indices = indices.shuffle(len(labels), seed=options.seed, reshuffle_each_iteration=True)
-
-    def gather(batch_indices: tf.Tensor):
-        return tf.gather(images, batch_indices), tf.gather(label_tensor, batch_indices)
-
-    return indices.batch(options.batch_size).map(gather, num_parallel_calls=tf.data.AUTOTUNE)
-
-
-def _streamed(
-    records: list[ImageRecord],
-    options: PipelineOptions,
-    plan: CachePlan,
-    name: str,
-    *,
-    training: bool,
-) -> tf.data.Dataset:
-    dataset = _decoded(records, options.image_size)
+    """Batches of the records in their (stable) order, cached as they are: later epochs hand
+    out the cached batch tensors without copying a pixel."""
+    dataset = _decoded(records, options.image_size).batch(options.batch_size)
+    if plan.mode == "memory":
+        return dataset.cache()
     if plan.mode == "disk":
-        dataset = dataset.cache(plan.prefix(name))
-    if training:
-        per_image = options.image_size**2 * 3
-        buffer = max(options.batch_size * 4, SHUFFLE_BUFFER_BYTES // per_image)
-        dataset = dataset.shuffle(min(len(records), buffer), seed=options.seed)
-    return dataset.batch(options.batch_size)
+        return dataset.cache(plan.prefix(name))
+    return dataset
+
+
+def _fill(dataset: tf.data.Dataset, progress: _Progress, cancel: CancelToken) -> None:
+    """Run the first pass now, so that the cache is complete before training starts (and a
+    stopped pass leaves no partial cache: TF discards it when the iterator goes away)."""
+    for _images, labels in dataset:
+        cancel.raise_if_cancelled()
+        progress.advance(int(labels.shape[0]))
+
+
+def _shuffled(dataset: tf.data.Dataset, options: PipelineOptions, plan: CachePlan, batches: int):
+    """Batch order reshuffled every epoch. In memory the buffer holds references to cached
+    batches (no copies); from disk it is capped at SHUFFLE_BUFFER_BYTES of images."""
+    buffer = batches
+    if plan.mode != "memory":
+        batch_bytes = options.batch_size * options.image_size**2 * 3
+        buffer = min(batches, max(2, SHUFFLE_BUFFER_BYTES // batch_bytes))
+    return dataset.shuffle(buffer, seed=options.seed, reshuffle_each_iteration=True)
 
 
 def _check_unchanged(records: list[ImageRecord]) -> None:
@@ -281,20 +252,19 @@ def build_datasets(
         for name, records in (("train", split.train), ("val", split.val), ("test", split.test))
     }
     progress = _Progress(report, sum(len(records) for records in parts.values()))
-    built: dict[str, tf.data.Dataset | None] = {}
+    built: dict[str, tf.data.Dataset | None] = dict.fromkeys(parts)
     for name, records in parts.items():
-        training = name == "train"
         if not records:
-            built[name] = None
             continue
-        if plan.mode == "memory":
-            images = _load_into_memory(records, options.image_size, progress, cancel)
-            labels = [r.label for r in records]
-            dataset = _from_memory(images, labels, options, training=training)
-        else:
-            dataset = _streamed(records, options, plan, name, training=training)
-        if training and options.augment:
-            dataset = dataset.map(augmenter(options.seed), num_parallel_calls=tf.data.AUTOTUNE)
+        dataset = _cached_batches(records, options, plan, name)
+        if plan.mode == "memory" or (plan.mode == "disk" and not plan.complete(name)):
+            _fill(dataset, progress, cancel)
+        if name == "train":
+            batches = -(-len(records) // options.batch_size)
+            dataset = _shuffled(dataset, options, plan, batches)
+            if options.augment:
+                augment = augmenter(options.seed)
+                dataset = dataset.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
         built[name] = dataset.prefetch(tf.data.AUTOTUNE)
     return Datasets(
         train=built["train"],
