@@ -13,7 +13,8 @@ import pytest
 from gpu_assistant.cli import build_parser
 from gpu_assistant.cli.train import settings_from_args
 from gpu_assistant.jobs import UserError
-from gpu_assistant.training.checkpoints import latest_checkpoint, save_checkpoint
+from gpu_assistant.training import checkpoints
+from gpu_assistant.training.checkpoints import latest_checkpoint, load_values, save_checkpoint
 from gpu_assistant.training.distribute import cluster_spec, decide_mixed_precision, is_chief
 from gpu_assistant.training.evaluate import evaluation_report
 from gpu_assistant.training.script_template import render_script
@@ -96,39 +97,45 @@ def test_cluster_spec_from_settings_or_tf_config(monkeypatch: pytest.MonkeyPatch
         cluster_spec(plain)
 
 
-class _Model:
-    """Stands in for a Keras model at the checkpoint seam: `save` writes bytes, or dies midway."""
-
-    def __init__(self, payload: bytes, crash: bool = False) -> None:
-        self.payload, self.crash = payload, crash
-
-    def save(self, path: Path) -> None:
-        Path(path).write_bytes(self.payload[:3])
-        if self.crash:
-            raise KeyboardInterrupt  # the process is killed while writing
-        Path(path).write_bytes(self.payload)
+def _values(fill: float) -> dict[str, list[np.ndarray]]:
+    return {"model": [np.full((2, 3), fill)], "optimizer": [np.array(fill), np.ones(4) * fill]}
 
 
-def test_a_crash_while_saving_keeps_the_previous_checkpoint(tmp_path: Path) -> None:
+def test_a_crash_while_saving_keeps_the_previous_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     folder = tmp_path / "checkpoints"
-    save_checkpoint(folder, _Model(b"epoch one"), 1, {"history": [{"loss": 1.0}]})
-    with pytest.raises(KeyboardInterrupt):
-        save_checkpoint(folder, _Model(b"epoch two", crash=True), 2, {})
+    (folder / "base.keras").parent.mkdir()
+    (folder / "base.keras").write_bytes(b"architecture")
+    save_checkpoint(folder, _values(1.0), 1, {"history": [{"loss": 1.0}]})
+
+    def dies_midway(handle, **arrays) -> None:
+        handle.write(b"PK\x03\x04 half a file")
+        raise KeyboardInterrupt  # the process is killed while writing
+
+    with monkeypatch.context() as patch:
+        patch.setattr(checkpoints.np, "savez", dies_midway)
+        with pytest.raises(KeyboardInterrupt):
+            save_checkpoint(folder, _values(2.0), 2, {})
     last = latest_checkpoint(folder)
     assert last is not None
     assert last.epoch == 1
-    assert last.model_path.read_bytes() == b"epoch one"
     assert last.state["history"] == [{"loss": 1.0}]
-    save_checkpoint(folder, _Model(b"epoch two"), 2, {})
+    restored = load_values(last)
+    np.testing.assert_array_equal(restored["model"][0], np.full((2, 3), 1.0))
+    assert [float(np.mean(v)) for v in restored["optimizer"]] == [1.0, 1.0]
+
+    save_checkpoint(folder, _values(2.0), 2, {})
     last = latest_checkpoint(folder)
     assert last is not None
-    assert (last.epoch, last.model_path.read_bytes()) == (2, b"epoch two")
-    assert sorted(p.name for p in folder.glob("epoch-*.keras")) == ["epoch-0002.keras"]
+    assert last.epoch == 2
+    np.testing.assert_array_equal(load_values(last)["model"][0], np.full((2, 3), 2.0))
+    assert sorted(p.name for p in folder.glob("*.npz")) == ["epoch-0002.npz"]  # temp gone too
 
 
 def test_no_checkpoint_when_state_is_missing_or_points_nowhere(tmp_path: Path) -> None:
     assert latest_checkpoint(tmp_path) is None
-    (tmp_path / "state.json").write_text(json.dumps({"epoch": 3, "model": "gone.keras"}))
+    (tmp_path / "state.json").write_text(json.dumps({"epoch": 3, "values": "gone.npz"}))
     assert latest_checkpoint(tmp_path) is None
 
 

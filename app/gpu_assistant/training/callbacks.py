@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from gpu_assistant.jobs import CancelToken, Report
-from gpu_assistant.training.checkpoints import save_checkpoint
+from gpu_assistant.training.checkpoints import save_checkpoint, snapshot
 
 MIN_BATCH_INTERVAL_S = 0.1  # at most 10 batch events a second
 
@@ -152,7 +152,7 @@ def _classes() -> dict[str, type]:
                 return
             self.history.append({k: float(v) for k, v in (logs or {}).items()})
             state = {**self.state, "history": self.history}
-            save_checkpoint(self.folder, self.model, epoch + 1, state)
+            save_checkpoint(self.folder, snapshot(self.model), epoch + 1, state)
 
     return {"Progress": Progress, "EpochCheckpoint": EpochCheckpoint}
 

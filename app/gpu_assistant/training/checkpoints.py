@@ -1,8 +1,11 @@
-"""Epoch checkpoints that a crash (or Ctrl-C) mid-save can never corrupt.
+"""Epoch checkpoints that a crash (or Ctrl-C) mid-save can never corrupt, and that cost
+milliseconds, not a tenth of a second, per epoch.
 
-Each epoch is saved to its own file through a temp name and `os.replace`; `state.json`, written
-atomically after that, is the commit point that names the complete checkpoint. The previous
-checkpoint is deleted only once the new one is committed.
+The model's architecture and compile settings are saved once per run (`base.keras`); each
+epoch then saves only the variable values (model and optimizer) as `epoch-NNNN.npz`, through
+a temp name and `os.replace`. `state.json`, written atomically after that, is the commit point
+that names the complete checkpoint; the previous one is deleted only once the new one is
+committed. (Saving a whole .keras every epoch took ~110 ms of a ~2 s CPU epoch; this ~8 ms.)
 """
 
 from __future__ import annotations
@@ -13,32 +16,67 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from gpu_assistant.paths import atomic_write_text
 
 STATE_FILE = "state.json"
+BASE_FILE = "base.keras"
 
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """The last completed epoch (1-based count) and the model file holding its weights."""
+    """The last completed epoch (1-based count) and the file holding its variable values."""
 
     epoch: int
-    model_path: Path
+    values_path: Path
+    base_path: Path
     state: dict[str, Any]
 
 
-def save_checkpoint(folder: Path, model: Any, epoch: int, state: dict[str, Any]) -> Path:
-    """Save `model` (with optimizer state) as the checkpoint after `epoch` completed epochs."""
+def snapshot(model: Any) -> dict[str, list[np.ndarray]]:
+    """Copies of the model's and its optimizer's variables (a consistent, cheap snapshot)."""
+    optimizer = getattr(model, "optimizer", None)
+    return {
+        "model": [np.asarray(v.numpy()) for v in model.weights],
+        "optimizer": [np.asarray(v.numpy()) for v in optimizer.variables] if optimizer else [],
+    }
+
+
+def save_base(folder: Path, model: Any) -> Path:
+    """Save the run's architecture + compile settings once (atomically); later epochs add values."""
     folder.mkdir(parents=True, exist_ok=True)
-    final = folder / f"epoch-{epoch:04d}.keras"
-    tmp = folder / f"tmp-{os.getpid()}-epoch-{epoch:04d}.keras"  # Keras wants the suffix
-    model.save(tmp)
+    path = folder / BASE_FILE
+    if not path.is_file():
+        optimizer = getattr(model, "optimizer", None)
+        if optimizer is not None and not optimizer.built:
+            # Saved unbuilt, Keras refuses to load it back into a built optimizer.
+            optimizer.build(model.trainable_variables)
+        tmp = folder / f"tmp-{os.getpid()}-{BASE_FILE}"  # Keras wants the .keras suffix
+        model.save(tmp)
+        os.replace(tmp, path)
+    return path
+
+
+def save_checkpoint(
+    folder: Path, values: dict[str, list[np.ndarray]], epoch: int, state: dict[str, Any]
+) -> Path:
+    """Commit `values` (from `snapshot`) as the checkpoint after `epoch` completed epochs."""
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / f"epoch-{epoch:04d}.npz"
+    tmp = folder / f"tmp-{os.getpid()}-epoch-{epoch:04d}.npz"
+    arrays = {
+        f"{part}_{i}": value for part, items in values.items() for i, value in enumerate(items)
+    }
+    with open(tmp, "wb") as handle:
+        np.savez(handle, **arrays)
     os.replace(tmp, final)
+    counts = {part: len(items) for part, items in values.items()}
     atomic_write_text(
         folder / STATE_FILE,
-        json.dumps({**state, "epoch": epoch, "model": final.name}, indent=2),
+        json.dumps({**state, "epoch": epoch, "values": final.name, "counts": counts}, indent=2),
     )
-    for old in folder.glob("*.keras"):
+    for old in folder.glob("*.npz"):
         if old != final:
             old.unlink(missing_ok=True)
     return final
@@ -48,8 +86,39 @@ def latest_checkpoint(folder: Path) -> Checkpoint | None:
     """The last committed checkpoint in `folder`, or None when there is none (or it is gone)."""
     try:
         state = json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
-        path = folder / str(state["model"])
+        path = folder / str(state["values"])
         epoch = int(state["epoch"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return Checkpoint(epoch, path, state) if path.is_file() else None
+    base = folder / BASE_FILE
+    return Checkpoint(epoch, path, base, state) if path.is_file() and base.is_file() else None
+
+
+def load_values(checkpoint: Checkpoint) -> dict[str, list[np.ndarray]]:
+    counts = checkpoint.state.get("counts", {})
+    with np.load(checkpoint.values_path) as saved:
+        return {part: [saved[f"{part}_{i}"] for i in range(n)] for part, n in counts.items()}
+
+
+def restore(model: Any, values: dict[str, list[np.ndarray]]) -> bool:
+    """Put saved values back into `model` (and its optimizer when it has the same variables).
+
+    Returns whether the optimizer state was restored too (it is not after the trainable set
+    changed, e.g. when resuming into the fine-tuning phase).
+    """
+    weights = values.get("model", [])
+    if len(weights) != len(model.weights):
+        raise ValueError(f"checkpoint has {len(weights)} weights, model {len(model.weights)}")
+    for variable, value in zip(model.weights, weights, strict=True):
+        variable.assign(value)
+    optimizer = getattr(model, "optimizer", None)
+    saved = values.get("optimizer", [])
+    if optimizer is None or not saved:
+        return False
+    if not optimizer.built:
+        optimizer.build(model.trainable_variables)
+    if len(optimizer.variables) != len(saved):
+        return False
+    for variable, value in zip(optimizer.variables, saved, strict=True):
+        variable.assign(value)
+    return True

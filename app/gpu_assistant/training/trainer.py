@@ -17,7 +17,13 @@ from typing import Any
 from gpu_assistant.jobs import Cancelled, CancelToken, Report, UserError
 from gpu_assistant.training import distribute
 from gpu_assistant.training.callbacks import RunClock, checkpoint_callback, progress_callback
-from gpu_assistant.training.checkpoints import latest_checkpoint
+from gpu_assistant.training.checkpoints import (
+    Checkpoint,
+    latest_checkpoint,
+    load_values,
+    restore,
+    save_base,
+)
 from gpu_assistant.training.evaluate import evaluation_report, predict_probabilities
 from gpu_assistant.training.models import build_model, model_choice, unfreeze_top
 from gpu_assistant.training.run_folder import (
@@ -178,8 +184,7 @@ def _model(run: _Run, num_classes: int, use_mixed: bool) -> tuple[Any, int, list
         checkpoint = latest_checkpoint(run.folder.checkpoints) if run.settings.resume else None
         with run.strategy.scope():
             if checkpoint is not None:
-                model = keras.models.load_model(checkpoint.model_path)
-                return model, checkpoint.epoch, list(checkpoint.state.get("history", []))
+                return _resumed(checkpoint)
             settings = run.settings
             model = build_model(
                 settings.model,
@@ -193,6 +198,21 @@ def _model(run: _Run, num_classes: int, use_mixed: bool) -> tuple[Any, int, list
         keras.mixed_precision.set_global_policy("float32")
 
 
+def _resumed(checkpoint: Checkpoint) -> tuple[Any, int, list[dict]]:
+    """The model as it was after the checkpoint's epoch (call inside the strategy's scope)."""
+    import keras
+
+    try:
+        model = keras.models.load_model(checkpoint.base_path)
+        restore(model, load_values(checkpoint))
+    except (OSError, ValueError, KeyError) as error:
+        raise UserError(
+            f"The run's last checkpoint cannot be read: {error}",
+            "Start a new run (the finished model.keras, if any, is still usable).",
+        ) from error
+    return model, checkpoint.epoch, list(checkpoint.state.get("history", []))
+
+
 def _fit_and_finish(
     run: _Run, plan: Any, strategy_name: str, use_mixed: bool, extra: list[Any]
 ) -> TrainResult:
@@ -202,6 +222,8 @@ def _fit_and_finish(
     scan, split = _scan_and_split(run)
     run.cancel.raise_if_cancelled()
     model, done_epochs, history = _model(run, len(scan.class_names), use_mixed)
+    with run.strategy.scope():  # the optimizer's variables are built here: mirrored
+        save_base(run.folder.checkpoints, model)
     total_epochs = settings.epochs + (settings.fine_tune_epochs if _has_backbone(model) else 0)
     batch = settings.batch_size
     retried = False
