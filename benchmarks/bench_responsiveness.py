@@ -120,26 +120,43 @@ def with_gui(args: argparse.Namespace) -> tuple[float, list[float], Any]:
 
     epochs: list[dict] = []
     gaps: list[float] = []
-    clock = QElapsedTimer()
+    beats: list[tuple[float, float, str]] = []  # (time, gap, last event kind) for the report
+    last_event = ["none"]
+    clock, since_start = QElapsedTimer(), QElapsedTimer()
     heartbeat = QTimer()
     heartbeat.setInterval(HEARTBEAT_MS)
 
     def beat() -> None:
-        gaps.append(clock.nsecsElapsed() / 1e6)
+        gap = clock.nsecsElapsed() / 1e6
+        gaps.append(gap)
+        beats.append((since_start.elapsed() / 1000, gap, last_event[0]))
         clock.restart()
+
+    def on_event(event: dict) -> None:
+        last_event[0] = str(event.get("event"))
+        if event.get("event") == "epoch":
+            epochs.append(event)
 
     heartbeat.timeout.connect(beat)
     train.start()
     job = train.job
-    job.progress.connect(lambda e: epochs.append(e) if e.get("event") == "epoch" else None)
+    job.progress.connect(on_event)
     loop = QEventLoop()
     job.finished.connect(loop.quit)
     clock.start()
+    since_start.start()
     heartbeat.start()
     loop.exec()  # the app's own event loop, as a user would have it
     heartbeat.stop()
     window.close()
     stalls = [max(0.0, gap - HEARTBEAT_MS) for gap in gaps[1:]]
+    worst = sorted(beats[1:], key=lambda b: -b[1])[:5]
+    print(
+        "longest stalls (s into training, ms late, last event before):",
+        ", ".join(
+            f"{t:.1f} s {gap - HEARTBEAT_MS:.0f} ms after '{kind}'" for t, gap, kind in worst
+        ),
+    )
     return _steady_images_per_s(epochs), stalls, settings
 
 

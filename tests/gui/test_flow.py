@@ -52,7 +52,7 @@ def test_sample_data_to_results(make_window, qtbot):
     assert train.last_result.status in {"completed", "stopped_early"}
     assert len(train.loss_plot.series("val loss")[1]) == 1
     assert len(train.loss_plot.series("train loss")[1]) >= 1
-    assert train.memory_plot.series("this process (training on the CPU)")[1]  # host memory
+    assert train.memory_plot.series("training process (on the CPU)")[1]  # host memory
     assert train.results_button.isEnabled()
 
     names = results.evaluation["class_names"]

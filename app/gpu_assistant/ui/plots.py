@@ -37,7 +37,7 @@ class LivePlot(pg.PlotWidget):
         item.setLabel("left", y_label)
         item.getAxis("left").enableAutoSIPrefix(False)  # accuracy stays 0-1, not "x0.001"
         item.setLabel("bottom", x_label)
-        item.showGrid(x=True, y=True, alpha=0.2)
+        item.showGrid(x=False, y=False)
         item.addLegend(offset=(-10, 10))
         item.setClipToView(True)
         item.setDownsampling(auto=True, mode="peak")

@@ -6,13 +6,11 @@ be built, tested and replaced on its own.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from gpu_assistant.jobs import CancelToken, Report
 from gpu_assistant.ui.settings import Settings
 from gpu_assistant.ui.worker import JobRunner
 
@@ -46,18 +44,5 @@ class AppState(QObject):
         self.run_dir = run_dir
         self.run_finished.emit(run_dir)
 
-    def preload_tensorflow(self) -> None:
-        """Import TensorFlow in the background once it is clearly needed (after a scan), so
-        Start begins training sooner; the window never waits for it."""
-        if "tensorflow" in sys.modules or self.runner.running("load TensorFlow"):
-            return
-        self.runner.start("load TensorFlow", _import_tensorflow)
-
     def report_error(self, title: str, message: str, fix: str = "", details: str = "") -> None:
         self.error.emit(title, message, fix, details)
-
-
-def _import_tensorflow(_report: Report, _cancel: CancelToken) -> str:
-    import tensorflow as tf
-
-    return str(tf.__version__)

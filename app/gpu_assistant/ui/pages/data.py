@@ -299,7 +299,6 @@ class DataPage(Page):
         self.skipped.resizeColumnToContents(0)
         self.tabs.setTabText(2, f"Skipped ({len(scan.skipped)})")
         self.state.set_scan(scan)
-        self.state.preload_tensorflow()
         self.next_button.setEnabled(not scan.problems and scan.total > 0)
         self.update_estimate()
 

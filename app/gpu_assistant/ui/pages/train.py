@@ -1,7 +1,8 @@
 """Page 4, Train: model and options, the multi-GPU and mixed-precision choices, Start / Stop, and
 live plots (loss, accuracy, memory, GPU utilisation) fed by the trainer's events.
 
-Training runs as a job; a second job samples memory. Plots redraw at most 10 times a second.
+Training runs in a child process driven by a job (see train_process.py); a second job samples
+GPU memory. Plots redraw at most 10 times a second.
 """
 
 from __future__ import annotations
@@ -25,31 +26,31 @@ from PySide6.QtWidgets import (
 )
 
 from gpu_assistant.jobs import CancelToken, Report
+from gpu_assistant.training.distribute import MIN_MIXED_PRECISION_CC
 from gpu_assistant.training.models import MODELS
 from gpu_assistant.ui.monitor import monitor_job
 from gpu_assistant.ui.plots import LivePlot
 from gpu_assistant.ui.state import AppState
+from gpu_assistant.ui.train_process import train_in_child
 from gpu_assistant.ui.widgets import Page, button, named, wrap_label
 from gpu_assistant.ui.worker import Job
 
-MIXED_PRECISION_MIN_CC = 7.0
-PROCESS_SERIES = "this process (training on the CPU)"
+PROCESS_SERIES = "training process (on the CPU)"
 
 
 def _train_job(settings: Any) -> Any:
     def job(report: Report, cancel: CancelToken) -> Any:
-        from gpu_assistant.training.trainer import train
-
-        return train(settings, report, cancel)
+        return train_in_child(settings, report, cancel)
 
     return job
 
 
-def _cc(value: str) -> float:
+def _cc(value: str) -> tuple[int, ...]:
+    """(8, 6) from "8.6"; (0,) when NVML could not tell."""
     try:
-        return float(value)
+        return tuple(int(part) for part in value.split("."))
     except ValueError:
-        return 0.0
+        return (0,)
 
 
 class TrainPage(Page):
@@ -179,16 +180,16 @@ class TrainPage(Page):
         self.multi_gpu.setToolTip(reason)
         self._sync_gpu_checks()
 
-        old = [g.name for g in gpus if _cc(g.compute_capability) < MIXED_PRECISION_MIN_CC]
+        old = [g.name for g in gpus if _cc(g.compute_capability) < MIN_MIXED_PRECISION_CC]
+        minimum = ".".join(map(str, MIN_MIXED_PRECISION_CC))
         if not gpus:
             mixed = "Needs an NVIDIA GPU (on the CPU it only slows training down)."
         elif old:
-            mixed = f"Needs compute capability 7.0 or newer; {', '.join(old)} is older."
+            mixed = f"Needs compute capability {minimum} or newer; {', '.join(old)} is older."
         else:
             mixed = "Available on these GPUs."
         self.mixed_precision.setEnabled(bool(gpus) and not old)
-        if not self.mixed_precision.isEnabled():
-            self.mixed_precision.setChecked(False)
+        self.mixed_precision.setChecked(self.mixed_precision.isEnabled())  # where it helps
         self.mixed_reason.setText(mixed)
         self.mixed_precision.setToolTip(mixed)
         self.memory_plot.getPlotItem().setTitle(

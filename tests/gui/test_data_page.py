@@ -1,0 +1,67 @@
+"""Data page: a messy folder dropped on it shows classes, thumbnails and every skipped file."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication
+
+from data_factory import make_messy_folder
+
+
+def drop_files(widget, paths) -> None:
+    """Deliver a real drag-enter and drop, as a file manager would."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    point = QPointF(widget.rect().center())
+    enter = QDragEnterEvent(
+        point.toPoint(),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    QApplication.sendEvent(widget, enter)
+    assert enter.isAccepted()
+    drop = QDropEvent(
+        point,
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    QApplication.sendEvent(widget, drop)
+
+
+def test_dropped_messy_folder_is_scanned_and_explained(make_window, qtbot, tmp_path):
+    messy = make_messy_folder(tmp_path / "photos", symlink_loop=False)
+    window = make_window()
+    data = window.page("data")
+    window.go(2)
+    drop_files(data.path_edit.parentWidget(), [messy.root])
+    qtbot.waitUntil(lambda: window.state.scan is not None, timeout=60_000)
+    scan = window.state.scan
+    assert data.path_edit.text() == str(messy.root)
+    assert data.skipped.rowCount() == len(scan.skipped) > 0
+    rows = {
+        data.skipped.item(r, 0).text(): data.skipped.item(r, 1).text()
+        for r in range(data.skipped.rowCount())
+    }
+    assert rows == messy.skipped  # every skipped file, with the exact reason
+    assert data.tabs.tabText(2) == f"Skipped ({len(scan.skipped)})"
+    shown = {data.thumbs.item(i).text() for i in range(data.thumbs.count())}
+    assert shown == {c.name for c in scan.classes if c.count}
+    for warning in scan.warnings:
+        assert warning in data.summary.text()
+    assert window.state.settings.last_folder == str(messy.root)
+
+
+def test_options_are_remembered_and_the_cache_estimate_follows_them(make_window, qtbot):
+    window = make_window()
+    data = window.page("data")
+    data.image_size.setValue(128)
+    data.cache.setCurrentText("disk")
+    assert "on disk" in data.estimate.text() and "Scan a folder" in data.estimate.text()
+    window.close()
+    again = make_window().page("data")
+    assert again.image_size.value() == 128 and again.cache.currentText() == "disk"
