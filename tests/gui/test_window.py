@@ -192,3 +192,22 @@ def test_without_a_display_the_app_says_what_to_do(capsys, monkeypatch):
     assert ui_app.has_display({"WAYLAND_DISPLAY": "wayland-0"}, "linux")
     assert ui_app.has_display({"QT_QPA_PLATFORM": "offscreen"}, "linux")
     assert ui_app.has_display({}, "win32")
+
+
+def test_gpu_memory_and_utilisation_are_sampled_from_nvml(make_window, qtbot):
+    from gpu_assistant.ui.monitor import monitor_job
+
+    nvml = FakeNVML.dual()
+    nvml.gpus[0].used_mib, nvml.gpus[0].utilization = 5120, 87
+    window = make_window(nvml)
+    train = window.page("train")
+    train._reset_monitor_plots([0, 1])
+    job = window.state.runner.start("monitor", monitor_job([0, 1], nvml))
+    job.progress.connect(train._on_usage)
+    qtbot.waitUntil(lambda: bool(train.memory_plot.series("GPU 0 used (NVML)")[1]), timeout=5000)
+    job.cancel()
+    qtbot.waitUntil(lambda: not window.state.runner.running("monitor"), timeout=5000)
+    assert train.memory_plot.series("GPU 0 used (NVML)")[1][0] == 5120
+    assert train.memory_plot.series("GPU 0 total")[1][0] == 24576
+    assert train.util_plot.series("GPU 0")[1][0] == 87
+    assert train.util_plot.series("GPU 1")[1][0] == 0

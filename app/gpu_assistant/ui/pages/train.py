@@ -277,6 +277,7 @@ class TrainPage(Page):
         if gpus:
             for index in gpus:
                 self.memory_plot.add_series(f"GPU {index} used (NVML)")
+                self.memory_plot.add_series(f"GPU {index} total", dashed=True)
                 self.util_plot.add_series(f"GPU {index}")
             self.memory_plot.add_series("TF current", dashed=True)
             self.memory_plot.add_series("TF peak", dashed=True)
@@ -332,6 +333,7 @@ class TrainPage(Page):
         for usage in sample.get("gpus") or []:
             index = usage["index"]
             self.memory_plot.append(f"GPU {index} used (NVML)", t, usage["used_mib"])
+            self.memory_plot.append(f"GPU {index} total", t, usage["total_mib"])
             self.util_plot.append(f"GPU {index}", t, usage["utilization_percent"])
 
     def _on_result(self, result: Any) -> None:
