@@ -160,3 +160,66 @@ def is_chief(settings: TrainSettings) -> tuple[bool, int]:
     task = cluster.get("task", {})
     index = int(task.get("index", 0))
     return task.get("type", "worker") in ("chief", "worker") and index == 0, index
+
+
+def prepare_multi_worker(model: Any, strategy: Any, image_size: int) -> None:
+    """Work around two Keras 3.x bugs under MultiWorkerMirroredStrategy (tested by
+    tests/integration/test_train_cli.py with two real workers):
+
+    1. fit() builds metrics and optimizer from its first batch all-reduced across workers,
+       which fails for an (images, labels) tuple ("Attempt to convert a value (PerReplica...)").
+       Build them from a local batch of the same shapes (only shapes matter) and skip that.
+    2. Each step's scalar logs are reduced with `strategy.reduce("MEAN", v, axis=0)`, which
+       fails on scalars ("Invalid reduction dimension 0"); reduce those with axis=None.
+    """
+    import numpy as np
+    from keras.src.backend.tensorflow import trainer as keras_tf_trainer
+
+    batch = (np.zeros((1, image_size, image_size, 3), np.uint8), np.zeros((1,), np.int32))
+    with strategy.scope():
+        model._symbolic_build(data_batch=batch)
+    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+
+    original = keras_tf_trainer.reduce_per_replica
+    if getattr(original, "scalar_safe", False):
+        return
+
+    def reduce_per_replica(values: Any, strategy: Any, reduction: str) -> Any:
+        import keras
+        import tensorflow as tf
+
+        if reduction in ("auto", "mean") and isinstance(
+            strategy, tf.distribute.MultiWorkerMirroredStrategy
+        ):
+            return keras.tree.map_structure(
+                lambda v: (
+                    strategy.reduce("MEAN", v, axis=None)
+                    if isinstance(v, tf.distribute.DistributedValues)
+                    else v
+                ),
+                values,
+            )
+        return original(values, strategy, reduction)
+
+    reduce_per_replica.scalar_safe = True  # type: ignore[attr-defined]
+    keras_tf_trainer.reduce_per_replica = reduce_per_replica
+
+
+def feed_every_replica(
+    train: Any, val: Any, train_count: int, val_count: int, replicas: int
+) -> tuple[Any, Any]:
+    """Drop final partial batches smaller than the replica count: a replica given zero images
+    fails inside batch normalisation. Validation is skipped when it cannot feed them all."""
+    import tensorflow as tf
+
+    if train_count < replicas:
+        raise UserError(
+            f"{train_count} training images cannot feed {replicas} devices.",
+            "Add images, or train on fewer devices.",
+        )
+
+    def enough(_images: Any, labels: Any) -> Any:
+        return tf.shape(labels)[0] >= replicas
+
+    val = val.filter(enough) if val is not None and val_count >= replicas else None
+    return train.filter(enough), val

@@ -363,14 +363,16 @@ def _fit(
         val = val.repeat()
         kwargs["validation_steps"] = _steps(run, len(data.split.val), global_batch)
     if run.replicas > 1:
-        train, val = _every_replica_gets_images(run, data, train, val)
+        train, val = distribute.feed_every_replica(
+            train, val, len(data.split.train), len(data.split.val), run.replicas
+        )
     if run.multi_worker:
         options = tf.data.Options()
         shard = tf.data.experimental.AutoShardPolicy.DATA
         options.experimental_distribute.auto_shard_policy = shard
         train = train.with_options(options)
         val = val.with_options(options) if val is not None else None
-        _build_for_multi_worker(run, model)
+        distribute.prepare_multi_worker(model, run.strategy, run.settings.image_size)
     weights = data.class_weights
     counts = [w for w in weights.values() if w > 0]
     if counts and max(counts) / min(counts) > IMBALANCE_FOR_CLASS_WEIGHTS:
@@ -385,69 +387,6 @@ def _fit(
         shuffle=False,  # the pipeline shuffles
         **kwargs,
     )
-
-
-def _build_for_multi_worker(run: _Run, model: Any) -> None:
-    """Work around two Keras 3.x bugs under MultiWorkerMirroredStrategy (tested by
-    tests/integration/test_train_cli.py with two real workers):
-
-    1. fit() builds metrics and optimizer from its first batch all-reduced across workers,
-       which fails for an (images, labels) tuple ("Attempt to convert a value (PerReplica...)").
-       Build them from a local batch of the same shapes (only shapes matter) and skip that.
-    2. Each step's scalar logs are reduced with `strategy.reduce("MEAN", v, axis=0)`, which
-       fails on scalars ("Invalid reduction dimension 0"); reduce those with axis=None.
-    """
-    import numpy as np
-    from keras.src.backend.tensorflow import trainer as keras_tf_trainer
-
-    size = run.settings.image_size
-    batch = (np.zeros((1, size, size, 3), np.uint8), np.zeros((1,), np.int32))
-    with run.strategy.scope():
-        model._symbolic_build(data_batch=batch)
-    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
-
-    original = keras_tf_trainer.reduce_per_replica
-    if getattr(original, "scalar_safe", False):
-        return
-
-    def reduce_per_replica(values: Any, strategy: Any, reduction: str) -> Any:
-        import keras
-        import tensorflow as tf
-
-        if reduction in ("auto", "mean") and isinstance(
-            strategy, tf.distribute.MultiWorkerMirroredStrategy
-        ):
-            return keras.tree.map_structure(
-                lambda v: (
-                    strategy.reduce("MEAN", v, axis=None)
-                    if isinstance(v, tf.distribute.DistributedValues)
-                    else v
-                ),
-                values,
-            )
-        return original(values, strategy, reduction)
-
-    reduce_per_replica.scalar_safe = True  # type: ignore[attr-defined]
-    keras_tf_trainer.reduce_per_replica = reduce_per_replica
-
-
-def _every_replica_gets_images(run: _Run, data: Any, train: Any, val: Any) -> tuple[Any, Any]:
-    """Drop final partial batches smaller than the replica count: a replica given zero images
-    fails inside batch normalisation."""
-    import tensorflow as tf
-
-    replicas = run.replicas
-    if len(data.split.train) < replicas:
-        raise UserError(
-            f"{len(data.split.train)} training images cannot feed {replicas} devices.",
-            "Add images, or train on fewer devices.",
-        )
-
-    def enough(_images: Any, labels: Any) -> Any:
-        return tf.shape(labels)[0] >= replicas
-
-    val = val.filter(enough) if val is not None and len(data.split.val) >= replicas else None
-    return train.filter(enough), val
 
 
 def _early_stopping(settings: TrainSettings) -> list[Any]:
