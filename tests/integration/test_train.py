@@ -158,7 +158,7 @@ def test_out_of_memory_halves_the_batch_once_and_goes_on(tiny: Path, tmp_path: P
     failed: list[int] = []
 
     def oom_once(epoch: int, batch: int) -> None:
-        if epoch == 0 and batch == 1 and not failed:
+        if epoch == 1 and batch == 1 and not failed:  # in the second epoch
             failed.append(batch)
             _raise_oom(epoch, batch)
 
@@ -169,7 +169,11 @@ def test_out_of_memory_halves_the_batch_once_and_goes_on(tiny: Path, tmp_path: P
     warnings = [e["message"] for e in report.named("warning")]
     assert any("Mixed precision" in w and "CPU" in w for w in warnings)  # "on" on a CPU
     assert any("Out of memory" in w and "batch of 4" in w for w in warnings)
-    assert [s["per_replica_batch"] for s in report.named("start")] == [8, 4]
+    starts = report.named("start")
+    assert [s["per_replica_batch"] for s in starts] == [8, 4]
+    assert starts[1]["initial_epoch"] == 1  # again from the checkpoint of epoch 1
+    assert any("from epoch 2" in w for w in warnings)
+    assert result.epochs_completed == 2
     assert json.loads((out / "settings.json").read_text())["batch_size"] == 4
 
 

@@ -120,7 +120,14 @@ def _train(
         cancel.raise_if_cancelled()
         return _fit_and_finish(run, plan, strategy_name, use_mixed, extra)
     except Cancelled:
-        report({"event": "cancelled", "run_dir": str(folder.root), "model_path": None})
+        report(
+            {
+                "event": "cancelled",
+                "epochs_completed": 0,
+                "run_dir": str(folder.root),
+                "model_path": None,
+            }
+        )
         return TrainResult("cancelled", folder.root, None, 0)
 
 
@@ -273,8 +280,11 @@ def _fit_and_finish(
                 ) from error
             retried, batch = True, max(1, batch // 2)
             checkpoint = latest_checkpoint(run.folder.checkpoints)
-            done_epochs = checkpoint.epoch if checkpoint else 0
-            history = list(checkpoint.state.get("history", [])) if checkpoint else []
+            done_epochs, history = 0, []
+            if checkpoint is not None:  # start again from the last completed epoch
+                done_epochs, history = checkpoint.epoch, list(checkpoint.state["history"])
+                with run.strategy.scope():
+                    restore(model, load_values(checkpoint))
             run.report(
                 {
                     "event": "warning",
