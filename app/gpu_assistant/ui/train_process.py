@@ -14,6 +14,7 @@ parent went away). Qt is never imported in the child.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -26,6 +27,9 @@ from gpu_assistant.jobs import Cancelled, CancelToken, Event, Report, UserError
 CHILD_MODULE = "gpu_assistant.ui.train_process"
 STDERR_LINES_KEPT = 60
 RESULT_EVENT = "train_result"
+# On POSIX the child yields the CPU to the window (and the rest of the desktop) when both want
+# it: on 2 cores TensorFlow's threads otherwise delay repaints by up to ~90 ms.
+CHILD_NICENESS = 5
 
 
 def train_in_child(settings: Any, report: Report, cancel: CancelToken) -> Any:
@@ -131,6 +135,8 @@ def _child() -> int:
             out.write(json.dumps(event, default=str) + "\n")
             out.flush()
 
+    if hasattr(os, "nice"):
+        os.nice(CHILD_NICENESS)
     settings = TrainSettings.from_json(json.loads(sys.stdin.readline()))
     cancel = CancelToken()
 
