@@ -80,6 +80,7 @@ def main() -> int:
     parser.add_argument("--files", type=int, default=5000)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         make_folder(root, args.files)
@@ -108,7 +109,8 @@ def main() -> int:
     assert usable == good_processes == good_serial, (usable, good_processes, good_serial)
     gaps = np.diff(stamps)
     report = {
-        "machine": f"{os.cpu_count()} CPU cores",
+        "machine": f"{os.cpu_count()} CPU cores, load average {load_before:.1f} before / "
+        f"{os.getloadavg()[0]:.1f} after",
         "files": len(paths),
         "usable": usable,
         "skipped": len(scan.skipped),  # type: ignore[attr-defined]
