@@ -194,8 +194,11 @@ def test_out_of_memory_twice_stops_with_a_clear_message(tiny: Path, tmp_path: Pa
 
 def test_a_run_folder_is_never_mixed_or_resumed_from_nothing(tiny: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    out.mkdir()
-    (out / "settings.json").write_text("{}")
+    with pytest.raises(UserError, match="does not exist"):  # a failed start...
+        train(_settings(tmp_path / "no-such-folder", out), Recorder(), CancelToken())
+    assert (out / "settings.json").is_file()
+    result = train(_settings(tiny, out, epochs=1), Recorder(), CancelToken())  # ...is retried
+    assert result.model_path is not None
     with pytest.raises(UserError, match="already holds a training run"):
         train(_settings(tiny, out), Recorder(), CancelToken())
     with pytest.raises(UserError, match="no run to resume"):

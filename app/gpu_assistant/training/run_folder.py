@@ -64,7 +64,9 @@ def new_run_folder(out_dir: Path | None, model_name: str) -> RunFolder:
             suffix += 1
             out_dir = runs_dir() / f"{stamp}-{model_name}-{suffix}"
     folder = RunFolder(Path(out_dir))
-    if folder.settings.exists():
+    # A folder whose run never finished an epoch (bad data folder, weights offline...) is
+    # reused, so that retrying the same command works; one holding a model never is.
+    if folder.model.exists() or (folder.checkpoints / "state.json").exists():
         raise UserError(
             f"{folder.root} already holds a training run.",
             "Continue it with --resume, or choose another --out folder.",
