@@ -156,7 +156,7 @@ def _walk_class(
             path = Path(entry.path)
             try:
                 if entry.is_dir():
-                    stat = entry.stat()
+                    stat = os.stat(entry.path)  # DirEntry.stat() has no inode on Windows
                     key = (stat.st_dev, stat.st_ino)
                     if key not in seen:
                         seen.add(key)
