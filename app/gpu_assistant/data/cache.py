@@ -55,7 +55,8 @@ def estimate_cache_bytes(count: int, image_size: int) -> int:
 
 
 def available_memory_bytes() -> int:
-    """RAM free for new allocations now (Linux MemAvailable, else the OS's free pages)."""
+    """RAM free for new allocations now (Linux MemAvailable, Windows' available physical
+    memory, else the free pages; on macOS half the RAM)."""
     try:
         with open("/proc/meminfo", encoding="ascii") as handle:
             for line in handle:
@@ -80,7 +81,11 @@ def available_memory_bytes() -> int:
         status.length = ctypes.sizeof(_Status)
         ctypes.windll.kernel32.GlobalMemoryStatusEx(ctypes.byref(status))  # type: ignore[attr-defined]
         return int(status.avail)
-    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    page = os.sysconf("SC_PAGE_SIZE")
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * page
+    except (ValueError, OSError):  # macOS has no free-page count: assume half the RAM
+        return os.sysconf("SC_PHYS_PAGES") * page // 2
 
 
 def fingerprint(scan: ScanResult, split: Split, image_size: int) -> str:
