@@ -30,8 +30,8 @@ HEARTBEAT_MS = 20
 FIRST_PAINT = r"""
 import time, sys
 from PySide6.QtCore import QTimer
-from gpu_assistant.ui.app import _application
-app = _application()
+from gpu_assistant.ui.app import application
+app = application()
 if sys.argv[1] == "app":
     from gpu_assistant.ui.main_window import MainWindow
     window = MainWindow()
@@ -98,10 +98,10 @@ def with_gui(args: argparse.Namespace) -> tuple[float, list[float], Any]:
     from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
     from PySide6.QtTest import QTest
 
-    from gpu_assistant.ui.app import _application
+    from gpu_assistant.ui.app import application
     from gpu_assistant.ui.main_window import MainWindow
 
-    _application()
+    application()
     window = MainWindow()
     window.resize(1180, 780)
     window.show()

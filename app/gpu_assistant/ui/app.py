@@ -33,7 +33,7 @@ def has_display(environ: dict[str, str] | None = None, platform: str = sys.platf
     return bool(env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"))
 
 
-def _application() -> Any:
+def application() -> Any:
     """The QApplication, with the app's names, style sheet and high-DPI behaviour."""
     from PySide6.QtCore import Qt
     from PySide6.QtGui import QGuiApplication
@@ -60,7 +60,7 @@ def run_gui() -> int:
     if not has_display():
         sys.stderr.write(NO_DISPLAY_HELP)
         return 2
-    app = _application()
+    app = application()
     from gpu_assistant.ui.main_window import MainWindow
 
     window = MainWindow()
@@ -97,7 +97,7 @@ def self_test(report_path: str | None) -> int:
     def start_qt() -> str:
         from gpu_assistant.ui.main_window import MainWindow
 
-        app = _application()
+        app = application()
         state["window"] = MainWindow()
         state["window"].show()
         app.processEvents()

@@ -30,11 +30,11 @@ def capture(out_dir: Path, dark: bool = False) -> list[Path]:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtTest import QTest
 
-    from gpu_assistant.ui.app import _application
+    from gpu_assistant.ui.app import application
     from gpu_assistant.ui.main_window import MainWindow
     from gpu_assistant.ui.theme import apply_theme, dark_palette
 
-    app = _application()
+    app = application()
     if dark:
         apply_theme(app, dark_palette())
     window = MainWindow()

@@ -18,7 +18,6 @@ from gpu_assistant.ui.worker import JobRunner
 class AppState(QObject):
     system_changed = Signal(object)  # SystemInfo
     scan_changed = Signal(object)  # ScanResult
-    options_changed = Signal(dict)  # data options (image size, split, batch, augment, cache)
     run_finished = Signal(object)  # Path of the finished run folder
     error = Signal(str, str, str, str)  # title, message, fix, details -> the one error path
 

@@ -206,7 +206,6 @@ class DataPage(Page):
         options = self.options()
         self.state.data_options.update(options)
         self.state.settings.save_options(options)
-        self.state.options_changed.emit(options)
         images = self.state.scan.total if self.state.scan is not None else 0
         size = estimate_cache_bytes(images, options["image_size"])
         where = {

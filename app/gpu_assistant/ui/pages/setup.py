@@ -141,6 +141,8 @@ class SetupPage(Page):
         self.log.setMaximumBlockCount(5000)
         splitter.addWidget(self.checks)
         splitter.addWidget(self.log)
+        splitter.setStretchFactor(0, 3)  # the checks matter more than pip's scrollback
+        splitter.setStretchFactor(1, 1)
         self.body.addWidget(splitter, 1)
         state.system_changed.connect(self._on_system)
 
@@ -161,9 +163,13 @@ class SetupPage(Page):
             )
             role = "verdict-warn"
         else:
+            fallback = (
+                "The CPU build below works here (slower)."
+                if rec.cpu_fallback.get("package")
+                else str(rec.cpu_fallback.get("note", ""))
+            )
             self.verdict.setText(
-                "TensorFlow cannot use a GPU on this machine as it is (see below). "
-                "It still runs on the CPU: " + str(rec.cpu_fallback.get("note", ""))
+                f"TensorFlow cannot use a GPU on this machine as it is (see below). {fallback}"
             )
             role = "verdict-fail"
         self.verdict.setProperty("role", role)

@@ -172,7 +172,7 @@ class TrainPage(Page):
             found = "no NVIDIA GPU is" if not gpus else "only one GPU is"
             reason = f"Needs at least two GPUs; {found} visible here."
         else:
-            reason = f"{len(gpus)} GPUs found: training is split across the ones ticked below."
+            reason = f"{len(gpus)} GPUs found: tick this to split each batch across the GPUs below."
         self.multi_gpu.setEnabled(len(gpus) >= 2)
         if len(gpus) < 2:
             self.multi_gpu.setChecked(False)
