@@ -1,8 +1,8 @@
 """Live line plots that stay cheap however fast data arrives.
 
 Each series is one `PlotDataItem`; new points go into Python lists and a timer pushes them with
-`setData` at most 10 times a second, with clip-to-view and automatic downsampling, so a long run
-never slows the GUI thread.
+`setData` 5 times a second (the design allows up to 10), with clip-to-view and automatic
+downsampling, so a long run never slows the GUI thread.
 """
 
 from __future__ import annotations
@@ -18,14 +18,16 @@ SERIES_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E0
 
 
 class LivePlot(pg.PlotWidget):
-    """A plot with named series fed by `append`; redrawn by a 10 Hz timer, only when changed."""
+    """A plot with named series fed by `append`; redrawn by a 5 Hz timer, only when changed."""
 
     def __init__(
         self,
         object_name: str,
         title: str,
         y_label: str,
+        *,
         x_label: str = "epoch",
+        rising: bool = False,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent=parent, background=None)
@@ -38,7 +40,8 @@ class LivePlot(pg.PlotWidget):
         item.getAxis("left").enableAutoSIPrefix(False)  # accuracy stays 0-1, not "x0.001"
         item.setLabel("bottom", x_label)
         item.showGrid(x=False, y=False)
-        item.addLegend(offset=(-10, 10))
+        # The legend sits where the curves are not: low for rising series, high for falling.
+        item.addLegend(offset=(-10, -10) if rising else (-10, 10))
         item.setClipToView(True)
         item.setDownsampling(auto=True, mode="peak")
         self._data: dict[str, tuple[list[float], list[float]]] = {}

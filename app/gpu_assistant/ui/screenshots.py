@@ -63,7 +63,7 @@ def capture(out_dir: Path, dark: bool = False) -> list[Path]:
         window.go(index - 1)
         if name == "data":
             data.tabs.setCurrentIndex(0)
-        QTest.qWait(300)  # let plots redraw (10 Hz)
+        QTest.qWait(300)  # let plots redraw (5 Hz)
         path = out_dir / f"{index}-{name}{suffix}.png"
         window.grab().save(str(path))
         written.append(path)

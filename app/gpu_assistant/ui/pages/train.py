@@ -2,7 +2,7 @@
 live plots (loss, accuracy, memory, GPU utilisation) fed by the trainer's events.
 
 Training runs in a child process driven by a job (see train_process.py); a second job samples
-GPU memory. Plots redraw at most 10 times a second.
+GPU memory. Plots redraw 5 times a second.
 """
 
 from __future__ import annotations
@@ -91,8 +91,10 @@ class TrainPage(Page):
 
         grid = QGridLayout()
         self.loss_plot = LivePlot("lossPlot", "Loss", "loss")
-        self.accuracy_plot = LivePlot("accuracyPlot", "Accuracy", "accuracy")
-        self.memory_plot = LivePlot("gpuMemoryPlot", "Memory", "MiB", x_label="seconds")
+        self.accuracy_plot = LivePlot("accuracyPlot", "Accuracy", "accuracy", rising=True)
+        self.memory_plot = LivePlot(
+            "gpuMemoryPlot", "Memory", "MiB", x_label="seconds", rising=True
+        )
         self.util_plot = LivePlot("gpuUtilPlot", "GPU utilisation", "%", x_label="seconds")
         for plot, name in ((self.loss_plot, "loss"), (self.accuracy_plot, "accuracy")):
             plot.add_series(f"train {name}")
