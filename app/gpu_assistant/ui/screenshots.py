@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 SIZE = (1180, 780)
 
@@ -28,7 +29,6 @@ def _wait(predicate: Callable[[], bool], timeout_s: float) -> None:
 
 def capture(out_dir: Path, dark: bool = False) -> list[Path]:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PySide6.QtTest import QTest
 
     from gpu_assistant.ui.app import application
     from gpu_assistant.ui.main_window import MainWindow
@@ -40,6 +40,15 @@ def capture(out_dir: Path, dark: bool = False) -> list[Path]:
     window = MainWindow()
     window.resize(*SIZE)
     window.show()
+    try:
+        return _drive_and_grab(window, out_dir, "-dark" if dark else "")
+    finally:
+        window.close()  # cancels and waits for any job still running
+
+
+def _drive_and_grab(window: Any, out_dir: Path, suffix: str) -> list[Path]:
+    from PySide6.QtTest import QTest
+
     window.page("system").start_probe()
     setup, data, train, results = (window.page(n) for n in ("setup", "data", "train", "results"))
     _wait(lambda: setup.recommendation is not None, 30)
@@ -54,20 +63,18 @@ def capture(out_dir: Path, dark: bool = False) -> list[Path]:
     results.show_cell(*_worst_cell(results.evaluation["confusion_matrix"]))
     first = sorted(p for p in window.state.scan.root.rglob("*.png"))[0]
     results.try_image(first)
-    _wait(lambda: "%" in results.prediction.text(), 120)
+    _wait(lambda: "%" in results.prediction.text(), 300)  # imports TensorFlow here first
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    suffix = "-dark" if dark else ""
     written = []
     for index, name in enumerate(("system", "setup", "data", "train", "results"), start=1):
         window.go(index - 1)
         if name == "data":
-            data.tabs.setCurrentIndex(0)
+            window.page("data").tabs.setCurrentIndex(0)
         QTest.qWait(300)  # let plots redraw (5 Hz)
         path = out_dir / f"{index}-{name}{suffix}.png"
         window.grab().save(str(path))
         written.append(path)
-    window.close()
     return written
 
 
