@@ -272,3 +272,31 @@ def test_building_reports_progress_and_can_be_cancelled(tmp_path: Path) -> None:
     cancel.cancel()
     with pytest.raises(Cancelled):
         build_datasets(scan, _options(tmp_path, cache="memory"), cancel=cancel)
+
+
+def test_a_training_run_over_a_messy_folder_completes(tmp_path: Path) -> None:
+    """Bad, hidden and awkward files, an empty class, a link loop: Keras fits to the end."""
+    import keras
+
+    make_messy_folder(tmp_path / "data")
+    scan = scan_folder(tmp_path / "data")
+    data = build_datasets(scan, _options(tmp_path, image_size=16, cache="disk"))
+    model = keras.Sequential(
+        [
+            keras.Input((16, 16, 3)),
+            keras.layers.Rescaling(1 / 255),
+            keras.layers.Flatten(),
+            keras.layers.Dense(len(data.class_names), activation="softmax"),
+        ]
+    )
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(
+        data.train,
+        validation_data=data.val,
+        epochs=2,
+        class_weight=data.class_weights,
+        verbose=0,
+        shuffle=False,
+    )
+    assert len(history.history["loss"]) == 2
+    assert all(np.isfinite(history.history["val_loss"]))
