@@ -171,3 +171,15 @@ def test_cli_scan_text_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert main(["scan", str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err
     assert "does not exist" in err and "Traceback" not in err
+
+
+def test_cli_scan_progress_is_json_lines_on_stderr(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_class_folder(tmp_path, {"a": 3, "b": 3})
+    assert main(["scan", str(tmp_path), "--json", "--progress"]) == 0
+    captured = capsys.readouterr()
+    events = [json.loads(line) for line in captured.err.splitlines()]
+    assert events[-1] == {"event": "done", "total": 6, "skipped": 0}
+    assert {e["event"] for e in events} == {"progress", "done"}
+    assert json.loads(captured.out)["total"] == 6
