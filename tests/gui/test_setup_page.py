@@ -78,3 +78,15 @@ def test_copy_report_puts_markdown_on_the_clipboard(make_window, qtbot):
     qtbot.waitUntil(lambda: setup.job is None, timeout=240_000)
     text = QGuiApplication.clipboard().text()
     assert text.startswith("#") and "TensorFlow" in text
+
+
+def test_installing_into_a_python_that_does_not_exist_says_so(make_window, qtbot, tmp_path):
+    window = make_window()
+    setup = _recommended(window, qtbot)
+    missing = str(tmp_path / "venv" / "bin" / "python")
+    setup.set_python(missing)
+    assert missing in setup.python_label.text()
+    setup.install()
+    qtbot.waitUntil(lambda: window.last_error_dialog is not None, timeout=30_000)
+    assert "Could not start Python" in window.last_error_dialog.text()
+    assert "Choose an existing Python" in window.last_error_dialog.informativeText()

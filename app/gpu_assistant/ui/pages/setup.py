@@ -7,12 +7,15 @@ install runs pip with an argument list into the Python the app runs in.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QHeaderView,
@@ -41,17 +44,21 @@ def _recommend_job(info: Any) -> Any:
     return job
 
 
-def _verify_job(report: Report, cancel: CancelToken) -> Any:
-    from gpu_assistant.system.verify import verify
+def _verify_job(python: str) -> Any:
+    def job(report: Report, cancel: CancelToken) -> Any:
+        from gpu_assistant.system.verify import verify
 
-    return verify(VERIFY_TIMEOUT_S, report, cancel)
+        return verify(VERIFY_TIMEOUT_S, report, cancel, python=python)
+
+    return job
 
 
-def _install_job(rec: Any) -> Any:
+def _install_job(rec: Any, python: str) -> Any:
     def job(report: Report, cancel: CancelToken) -> int:
         from gpu_assistant.system.install import install_args, pip_install
 
-        code = pip_install(install_args(rec, cpu=not rec.package), report, cancel)
+        args = install_args(rec, cpu=not rec.package)
+        code = pip_install(args, report, cancel, python=python)
         if code != 0:
             raise UserError(
                 f"pip could not install TensorFlow (exit code {code}).",
@@ -96,6 +103,21 @@ class SetupPage(Page):
         self.body.addLayout(form)
         self.blockers = wrap_label("", "blockerList")
         self.body.addWidget(self.blockers)
+        target = QHBoxLayout()
+        self.python = sys.executable  # where Install and Verify work: this app's Python
+        self.python_label = wrap_label("", "targetPythonLabel")
+        target.addWidget(self.python_label, 1)
+        target.addWidget(
+            button(
+                "Use another P&ython…",
+                "choosePythonButton",
+                self.choose_python,
+                "Install into (and verify) another Python, e.g. your project's virtual "
+                "environment, instead of the one this app runs in.",
+            )
+        )
+        self.body.addLayout(target)
+        self.set_python(sys.executable)
 
         row = QHBoxLayout()
         self.install_button = button(
@@ -213,11 +235,24 @@ class SetupPage(Page):
 
     def install(self) -> None:
         if self._can_install():
-            self._run("install", _install_job(self.recommendation), self._on_installed)
+            job = _install_job(self.recommendation, self.python)
+            self._run("install", job, self._on_installed)
 
     def verify(self) -> None:
         self.checks.setRowCount(0)
-        self._run("verify", _verify_job, self.show_verification)
+        self._run("verify", _verify_job(self.python), self.show_verification)
+
+    def set_python(self, python: str) -> None:
+        self.python = python
+        mine = " (the Python this app runs in)" if python == sys.executable else ""
+        self.python_label.setText(f"Install and verify in: {python}{mine}")
+
+    def choose_python(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Choose the Python to install TensorFlow into", str(Path(self.python).parent)
+        )
+        if path:
+            self.set_python(path)
 
     def copy_report(self) -> None:
         self.log.appendPlainText("Writing the report (it includes a fresh verification)…")
