@@ -35,6 +35,17 @@ def test_detection_without_a_gpu_says_so(make_window):
     system = make_window().page("system")
     assert "No NVIDIA GPU" in system.verdict.text()
     assert system.gpu_table.rowCount() == 0
+    # no empty table: a message in its place says what was found and what to do, once
+    assert system.gpu_table.isHidden() and system.gpu_empty.isVisible()
+    message = system.state.system.nvml_message
+    shown = " ".join(
+        label.text()
+        for label in (system.verdict, system.empty_found, system.empty_fix, system.notes)
+    )
+    assert "reports no GPU" in system.empty_found.text()
+    assert "What to do:</b> Check that the card is seated" in system.empty_fix.text()
+    assert message not in shown  # the probe's sentence is not repeated in the verdict
+    assert shown.count("reports no GPU") == 1
     assert system.fields["python"].text() == ".".join(map(str, sys.version_info[:3]))
 
 
@@ -42,6 +53,7 @@ def test_two_gpus_are_listed(make_window):
     system = make_window(FakeNVML.mixed_pair()).page("system")
     assert system.gpu_table.rowCount() == 2
     assert "Found 2 NVIDIA GPUs" in system.verdict.text()
+    assert system.gpu_table.isVisible() and system.gpu_empty.isHidden()
 
 
 def test_widgets_users_act_on_have_object_and_accessible_names(make_window):

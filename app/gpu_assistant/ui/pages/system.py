@@ -6,15 +6,20 @@ driver call never blocks the window; it answers within a second.
 
 from __future__ import annotations
 
+import html
+import re
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFormLayout,
+    QFrame,
     QHBoxLayout,
     QHeaderView,
     QTableWidget,
     QTableWidgetItem,
+    QVBoxLayout,
 )
 
 from gpu_assistant.jobs import CancelToken, Report
@@ -22,6 +27,14 @@ from gpu_assistant.ui.state import AppState
 from gpu_assistant.ui.widgets import Page, button, wrap_label
 
 GPU_COLUMNS = ("#", "Name", "Compute capability", "Memory", "MIG")
+# The probe's message is "what was found. What to do." -- split after the first sentence.
+_FIRST_SENTENCE = re.compile(r"(?<=[.)])\s+(?=[A-Z`])")
+
+
+def split_message(message: str) -> tuple[str, str]:
+    """("what was found", "what to do") from the probe's one-string message."""
+    parts = _FIRST_SENTENCE.split(message.strip(), maxsplit=1)
+    return (parts[0], parts[1]) if len(parts) == 2 else (message.strip(), "")
 
 
 class SystemPage(Page):
@@ -55,15 +68,51 @@ class SystemPage(Page):
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self.gpu_table.verticalHeader().hide()
-        self.body.addWidget(self.gpu_table, 1)
+        self.gpu_table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.body.addWidget(self.gpu_table)
+        self.gpu_empty = self._empty_state()
+        self.body.addWidget(self.gpu_empty)
         self.notes = wrap_label("", "systemNotes")
         self.body.addWidget(self.notes)
+        self.body.addStretch(1)
         row = QHBoxLayout()
         self.refresh_button = button("&Detect again", "detectButton", self.start_probe)
         row.addWidget(self.refresh_button)
         row.addStretch(1)
         row.addWidget(button("Continue to &Setup →", "systemNextButton", self.next_requested.emit))
         self.body.addLayout(row)
+
+    def _empty_state(self) -> QFrame:
+        """Shown instead of the GPU table when there is no GPU: what was found, what to do."""
+        frame = QFrame()
+        frame.setObjectName("gpuEmptyState")
+        frame.setAccessibleName("No NVIDIA GPU")
+        frame.setFrameShape(QFrame.Shape.StyledPanel)
+        layout = QVBoxLayout(frame)
+        layout.setContentsMargins(24, 20, 24, 20)
+        layout.setSpacing(8)
+        self.empty_found = wrap_label("", "gpuEmptyFound")
+        self.empty_found.setStyleSheet("font-size: 15px; font-weight: 600;")
+        self.empty_fix = wrap_label("", "gpuEmptyFix")
+        self.empty_fix.setTextFormat(Qt.TextFormat.RichText)
+        self.empty_cpu = wrap_label(
+            "Until then the app still works: training runs on the CPU, only more slowly. The "
+            "Setup page shows which TensorFlow to install for this computer.",
+            "gpuEmptyCpu",
+        )
+        for label in (self.empty_found, self.empty_fix, self.empty_cpu):
+            label.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+            layout.addWidget(label)
+        frame.setVisible(False)
+        return frame
+
+    def _fit_table(self) -> None:
+        """As tall as its rows: a GPU list, not an empty box filling the page."""
+        table = self.gpu_table
+        table.resizeRowsToContents()
+        rows = sum(table.rowHeight(r) for r in range(table.rowCount()))
+        header = table.horizontalHeader().sizeHint().height()
+        table.setFixedHeight(header + rows + 2 * table.frameWidth())
 
     def start_probe(self) -> None:
         nvml = self.state.nvml
@@ -100,12 +149,19 @@ class SystemPage(Page):
             for column, text in enumerate(cells):
                 self.gpu_table.setItem(row, column, QTableWidgetItem(text))
         count = len(info.gpus)
+        self._fit_table()
+        self.gpu_table.setVisible(bool(count))
+        self.gpu_empty.setVisible(not count)
         if count:
             self.verdict.setText(f"Found {count} NVIDIA GPU{'s' if count > 1 else ''}.")
             self.verdict.setProperty("role", "verdict-ok")
         else:
-            self.verdict.setText(f"No NVIDIA GPU found. {info.nvml_message}")
+            found, fix = split_message(info.nvml_message)
+            self.verdict.setText("No NVIDIA GPU found.")
             self.verdict.setProperty("role", "verdict-warn")
+            self.empty_found.setText(found)
+            self.empty_fix.setText(f"<b>What to do:</b> {html.escape(fix)}" if fix else "")
+            self.empty_fix.setVisible(bool(fix))
         self.verdict.style().polish(self.verdict)
         self.notes.setText(
             "\n".join(f"• {n.message}" + (f" — {n.fix}" if n.fix else "") for n in info.notes)
