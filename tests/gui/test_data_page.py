@@ -6,7 +6,7 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
-from data_factory import make_messy_folder
+from data_factory import make_class_folder, make_messy_folder, write_image
 
 
 def drop_files(widget, paths) -> None:
@@ -54,6 +54,40 @@ def test_dropped_messy_folder_is_scanned_and_explained(make_window, qtbot, tmp_p
     for warning in scan.warnings:
         assert warning in data.summary.text()
     assert window.state.settings.last_folder == str(messy.root)
+
+
+def test_harmless_problems_are_shown_but_do_not_block_continuing(make_window, qtbot, tmp_path):
+    # A stray image at the top level and an empty class folder (left out): training can still
+    # run on the two classes with images, so Continue stays enabled and each problem shows its fix.
+    root = make_class_folder(tmp_path / "photos", {"cats": 4, "dogs": 4})
+    write_image(root / "stray.jpg", 0)
+    (root / "empty class").mkdir()
+    window = make_window()
+    data = window.page("data")
+    data.scan(str(root))
+    qtbot.waitUntil(lambda: window.state.scan is not None and data.job is None, timeout=60_000)
+    scan = window.state.scan
+    assert len(scan.problems) == 2
+    for problem in scan.problems:
+        assert problem.message in data.summary.text() and problem.fix in data.summary.text()
+    assert data.next_button.isEnabled()
+    assert "Ready to train on 8 images in 2 classes" in data.readiness.text()
+    data.next_button.click()
+    assert window.stack.currentWidget() is window.page("train")
+
+
+def test_a_single_class_blocks_continuing_and_says_why(make_window, qtbot, tmp_path):
+    root = make_class_folder(tmp_path / "photos", {"cats": 4})
+    (root / "dogs").mkdir()  # empty: left out, so only one class has images
+    window = make_window()
+    data = window.page("data")
+    data.scan(str(root))
+    qtbot.waitUntil(lambda: window.state.scan is not None and data.job is None, timeout=60_000)
+    assert not data.next_button.isEnabled()
+    assert "at least two class folders (1 found)" in data.readiness.text()
+    assert data.next_button.toolTip() == data.readiness.text()
+    for problem in window.state.scan.problems:
+        assert problem.fix in data.summary.text()
 
 
 def test_options_are_remembered_and_the_cache_estimate_follows_them(make_window, qtbot):

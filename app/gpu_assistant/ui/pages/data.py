@@ -72,6 +72,23 @@ def _scan_job(folder: str) -> Any:
     return job
 
 
+def training_blocker(scan: Any) -> str:
+    """Why training cannot start on this scan, or "" when it can.
+
+    Only what truly stops training blocks: no usable images, or fewer than two classes with
+    images. Other problems (a stray image at the top level, an empty class folder that is left
+    out) stay on screen with their fixes but do not stop the user."""
+    usable = [c for c in scan.classes if c.count]
+    if not scan.total:
+        return "Cannot continue: no usable images were found."
+    if len(usable) < 2:
+        return (
+            "Cannot continue: training needs images in at least two class folders "
+            f"({len(usable)} found)."
+        )
+    return ""
+
+
 def _relative(path: Path, root: Path) -> str:
     try:
         return Path(path).relative_to(root).as_posix()
@@ -150,7 +167,8 @@ class DataPage(Page):
         self.body.addWidget(splitter, 1)
 
         row = QHBoxLayout()
-        row.addStretch(1)
+        self.readiness = wrap_label("", "dataReadiness")
+        row.addWidget(self.readiness, 1)
         self.next_button = button("Continue to &Train →", "dataNextButton", self.next_requested)
         self.next_button.setEnabled(False)
         row.addWidget(self.next_button)
@@ -287,7 +305,7 @@ class DataPage(Page):
                 f"{stats['median_width']:.0f}×{stats['median_height']:.0f})."
             )
         lines += [f"⚠ {warning}" for warning in scan.warnings]
-        lines += [f"✖ {p.message} {p.fix}" for p in scan.problems]
+        lines += [f"⚠ {p.message} What to do: {p.fix}" for p in scan.problems]
         self.summary.setText("\n".join(lines))
         self._show_chart([c.name for c in classes], [c.count for c in classes])
         self._show_thumbs(thumbs)
@@ -298,7 +316,18 @@ class DataPage(Page):
         self.skipped.resizeColumnToContents(0)
         self.tabs.setTabText(2, f"Skipped ({len(scan.skipped)})")
         self.state.set_scan(scan)
-        self.next_button.setEnabled(not scan.problems and scan.total > 0)
+        blocker = training_blocker(scan)
+        if blocker:
+            ready, role = blocker, "verdict-fail"
+        else:
+            ready = f"Ready to train on {scan.total} images in {len(classes)} classes"
+            ready += "; the ⚠ notes above do not stop training." if scan.problems else "."
+            role = "verdict-ok"
+        self.readiness.setText(ready)
+        self.readiness.setProperty("role", role)
+        self.readiness.style().polish(self.readiness)
+        self.next_button.setEnabled(not blocker)
+        self.next_button.setToolTip(blocker)
         self.update_estimate()
 
     def _show_chart(self, names: list[str], counts: list[int]) -> None:
