@@ -14,14 +14,15 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from gpu_assistant.jobs import Report, UserError, ignore
 from gpu_assistant.training.predict import load_model, resolve_model
 from gpu_assistant.training.run_folder import RunFolder, load_split, read_labels, write_json
 from gpu_assistant.training.settings import TrainSettings
+
+if TYPE_CHECKING:
+    import numpy as np
 
 FORMATS = ("keras", "savedmodel", "tflite", "labels", "script")
 MODEL_FORMATS = ("keras", "savedmodel", "tflite")
@@ -138,6 +139,8 @@ def _script(run_dir: Path, class_names: list[str], out_dir: Path) -> Path:
 
 def _validation_arrays(run_dir: Path) -> tuple[np.ndarray, np.ndarray] | None:
     """The run's validation images (uint8) and labels, or None outside a complete run folder."""
+    import numpy as np
+
     from gpu_assistant.data.pipeline import PipelineOptions, build_datasets
     from gpu_assistant.data.scan import scan_folder
 
@@ -160,6 +163,8 @@ def _validation_arrays(run_dir: Path) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 def _accuracy(probabilities: Any, labels: np.ndarray) -> float:
+    import numpy as np
+
     return round(float(np.mean(np.argmax(np.asarray(probabilities), axis=1) == labels)), 5)
 
 
@@ -170,6 +175,7 @@ def _score_keras(path: Path, images: np.ndarray) -> np.ndarray:
 
 
 def _score_saved_model(path: Path, images: np.ndarray) -> np.ndarray:
+    import numpy as np
     import tensorflow as tf
 
     serve = tf.saved_model.load(str(path)).signatures["serving_default"]
@@ -178,6 +184,8 @@ def _score_saved_model(path: Path, images: np.ndarray) -> np.ndarray:
 
 
 def _score_tflite(path: Path, images: np.ndarray) -> np.ndarray:
+    import numpy as np
+
     interpreter = _tflite_interpreter(path)
     interpreter.allocate_tensors()
     (source,) = interpreter.get_input_details()

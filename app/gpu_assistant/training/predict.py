@@ -10,12 +10,13 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from gpu_assistant.jobs import UserError
 from gpu_assistant.training.run_folder import read_labels
+
+if TYPE_CHECKING:
+    import numpy as np
 
 TOP_K = 3
 
@@ -69,6 +70,8 @@ def load_model(model: Path) -> Any:
 
 def predict(model_path: Path, images: Sequence[Path | str]) -> list[Prediction]:
     """Classify each image file; unreadable files get an `error` and do not stop the others."""
+    import numpy as np
+
     from gpu_assistant.data.images import BadImage, load_for_model
 
     model_file, labels_file = resolve_model(model_path)
