@@ -36,6 +36,7 @@ from gpu_assistant.ui.widgets import Page, button, named, wrap_label
 from gpu_assistant.ui.worker import Job
 
 PROCESS_SERIES = "training process (on the CPU)"
+WAITING_NOTE = "Fills in live once training starts."
 
 
 def _train_job(settings: Any) -> Any:
@@ -103,6 +104,8 @@ class TrainPage(Page):
             (self.loss_plot, self.accuracy_plot, self.memory_plot, self.util_plot)
         ):
             grid.addWidget(plot, position // 2, position % 2)
+        for plot in (self.loss_plot, self.accuracy_plot, self.memory_plot):
+            plot.show_note(WAITING_NOTE)  # empty axes before Start should not look broken
         self.body.addLayout(grid, 1)
         self.update_devices(None)
         state.system_changed.connect(self.update_devices)
@@ -174,7 +177,10 @@ class TrainPage(Page):
             found = "no NVIDIA GPU is" if not gpus else "only one GPU is"
             reason = f"Needs at least two GPUs; {found} visible here."
         else:
-            reason = f"{len(gpus)} GPUs found: tick this to split each batch across the GPUs below."
+            reason = (
+                f"{len(gpus)} GPUs found: when ticked, each batch is split across the GPUs "
+                "ticked below."
+            )
         self.multi_gpu.setEnabled(len(gpus) >= 2)
         if len(gpus) < 2:
             self.multi_gpu.setChecked(False)
@@ -197,7 +203,8 @@ class TrainPage(Page):
         self.memory_plot.getPlotItem().setTitle(
             "GPU memory (NVML used, TF current/peak)" if gpus else "Process memory (no GPU: CPU)"
         )
-        self.util_plot.show_note("" if gpus else "No NVIDIA GPU: nothing to measure.")
+        if self.job is None:  # while training, the plot's own note stands
+            self.util_plot.show_note(WAITING_NOTE if gpus else "No NVIDIA GPU: nothing to measure.")
 
     def _sync_gpu_checks(self) -> None:
         for check in self.gpu_checks:
@@ -246,6 +253,8 @@ class TrainPage(Page):
         )
         for plot in (self.loss_plot, self.accuracy_plot):
             plot.clear_data()
+        for plot in (self.loss_plot, self.accuracy_plot, self.memory_plot):
+            plot.show_note("")
         self._reset_monitor_plots(settings.gpus or [g.index for g in self._gpus()][:1])
         self.progress.setRange(0, 0)
         self.status.setText("Starting: loading TensorFlow and building the model…")
