@@ -2,6 +2,11 @@
 
 It drives the real app offscreen on this machine: detection, verification, a scan of the sample
 data, a short real training run, a prediction. Add `--dark` for the dark theme.
+
+`--simulated-gpus N` renders only the System and Train pages with N simulated RTX 3090s: the
+tests' `FakeNVML` (tests/fakes/nvml.py, so a source checkout is needed) is passed in at the
+probe's NVML seam. Nothing is trained or measured; the window title and a caption in the status
+bar say "simulated" so the pictures are never mistaken for real hardware.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 SIZE = (1180, 780)
+SIMULATED_GPU = ("NVIDIA GeForce RTX 3090", (8, 6), 24576)
 
 
 def _wait(predicate: Callable[[], bool], timeout_s: float) -> None:
@@ -27,7 +33,7 @@ def _wait(predicate: Callable[[], bool], timeout_s: float) -> None:
         QTest.qWait(50)
 
 
-def capture(out_dir: Path, dark: bool = False) -> list[Path]:
+def capture(out_dir: Path, dark: bool = False, simulated_gpus: int = 0) -> list[Path]:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
     from gpu_assistant.ui.app import application
@@ -37,13 +43,78 @@ def capture(out_dir: Path, dark: bool = False) -> list[Path]:
     app = application()
     if dark:
         apply_theme(app, dark_palette())
-    window = MainWindow()
+    suffix = "-dark" if dark else ""
+    if simulated_gpus:
+        window = MainWindow(nvml=simulated_nvml(simulated_gpus))
+        _label_simulated(window, simulated_gpus)
+    else:
+        window = MainWindow()
     window.resize(*SIZE)
     window.show()
     try:
-        return _drive_and_grab(window, out_dir, "-dark" if dark else "")
+        if simulated_gpus:
+            return _grab_simulated(window, out_dir, f"-{simulated_gpus}gpus{suffix}")
+        return _drive_and_grab(window, out_dir, suffix)
     finally:
         window.close()  # cancels and waits for any job still running
+
+
+def simulated_nvml(count: int) -> Any:
+    """The tests' FakeNVML with `count` RTX 3090s (imported from tests/, a checkout only)."""
+    tests = Path(__file__).resolve().parents[3] / "tests"
+    if not (tests / "fakes" / "nvml.py").is_file():
+        raise SystemExit(
+            f"--simulated-gpus needs the tests' FakeNVML ({tests / 'fakes' / 'nvml.py'}); "
+            "run it from a source checkout."
+        )
+    if str(tests) not in sys.path:
+        sys.path.insert(0, str(tests))
+    from fakes.nvml import FakeGPU, FakeNVML
+
+    return FakeNVML.with_gpus([FakeGPU(*SIMULATED_GPU) for _ in range(count)])
+
+
+def simulated_caption(count: int) -> str:
+    short = SIMULATED_GPU[0].removeprefix("NVIDIA GeForce ")
+    return f"simulated: {count} × {short}"
+
+
+def _label_simulated(window: Any, count: int) -> None:
+    """Say on the window itself (a grab has no title bar) that the GPUs are not real."""
+    from PySide6.QtWidgets import QLabel
+
+    caption = simulated_caption(count)
+    window.setWindowTitle(f"{window.windowTitle()} ({caption})")
+    label = QLabel(
+        f"⚠ {caption[0].upper()}{caption[1:]} — GPUs from the tests' FakeNVML, not real "
+        "hardware; nothing here was measured."
+    )
+    label.setObjectName("simulatedCaption")
+    label.setContentsMargins(8, 0, 0, 0)
+    label.setProperty("role", "verdict-warn")
+    window.statusBar().addWidget(label, 1)
+
+
+def _grab_simulated(window: Any, out_dir: Path, suffix: str) -> list[Path]:
+    """System and Train only: the GPU table, and multi-GPU switched on with a box per GPU."""
+    from PySide6.QtTest import QTest
+
+    window.page("system").start_probe()
+    data, train = window.page("data"), window.page("train")
+    _wait(lambda: window.state.system is not None, 30)
+    data.use_sample()  # so the Train page reads "Ready", as it would before Start
+    _wait(lambda: window.state.scan is not None and data.job is None, 120)
+    train.multi_gpu.setChecked(True)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for index, name in ((1, "system"), (4, "train")):
+        window.go(index - 1)
+        QTest.qWait(300)
+        path = out_dir / f"{index}-{name}{suffix}.png"
+        window.grab().save(str(path))
+        written.append(path)
+    return written
 
 
 def _drive_and_grab(window: Any, out_dir: Path, suffix: str) -> list[Path]:
@@ -89,8 +160,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--dark", action="store_true", help="render with a dark palette")
+    parser.add_argument(
+        "--simulated-gpus",
+        type=int,
+        default=0,
+        metavar="N",
+        help="render only System and Train with N simulated RTX 3090s (the tests' FakeNVML; "
+        "labelled 'simulated' in the pictures)",
+    )
     args = parser.parse_args(argv)
-    for path in capture(args.out_dir, dark=args.dark):
+    if args.simulated_gpus < 0:
+        parser.error("--simulated-gpus must be 0 or more")
+    for path in capture(args.out_dir, dark=args.dark, simulated_gpus=args.simulated_gpus):
         print(path)
     return 0
 
