@@ -67,3 +67,10 @@ def test_importing_every_core_module_leaves_tensorflow_and_qt_unloaded() -> None
     )
     loaded = _modules_loaded_by("; ".join(f"import {m}" for m in modules))
     assert not loaded & (TF_MODULES | QT_MODULES)
+
+
+def test_building_the_cli_parser_leaves_numpy_and_tensorflow_unloaded() -> None:
+    # Every command builds the whole parser first: `doctor --no-verify` must stay quick.
+    loaded = _modules_loaded_by("from gpu_assistant.cli import build_parser; build_parser()")
+    assert "argparse" in loaded
+    assert not loaded & (TF_MODULES | QT_MODULES | {"numpy", "PIL"})
