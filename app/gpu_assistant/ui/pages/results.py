@@ -34,6 +34,7 @@ from gpu_assistant.ui.thumbnails import THUMB_PX, load_thumbnail
 from gpu_assistant.ui.widgets import DropArea, Page, button, named, wrap_label
 
 PREVIEW_PX = 128  # small images (the sample set is 32 px) are scaled up to stay visible
+STRETCH_MATRIX_UP_TO = 12  # classes; more keep their content size and scroll
 EXPORT_FORMATS = (
     ("Keras + labels", ("keras", "labels"), "keras"),
     ("SavedModel", ("savedmodel",), "savedmodel"),
@@ -204,7 +205,15 @@ class ResultsPage(Page):
                 item.setBackground(shade)
                 item.setToolTip(f"true {names[r]}, predicted {names[c]}: {count} images")
                 self.matrix.setItem(r, c, item)
-        self.matrix.resizeColumnsToContents()
+        # A few classes fill the box (no small grid in a corner); many keep their content size
+        # and scroll.
+        mode = (
+            QHeaderView.ResizeMode.Stretch
+            if len(names) <= STRETCH_MATRIX_UP_TO
+            else QHeaderView.ResizeMode.ResizeToContents
+        )
+        for header in (self.matrix.horizontalHeader(), self.matrix.verticalHeader()):
+            header.setSectionResizeMode(mode)
         self.per_class.setRowCount(len(evaluation["per_class"]))
         for r, entry in enumerate(evaluation["per_class"]):
             cells = (
