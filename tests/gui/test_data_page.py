@@ -86,6 +86,7 @@ def test_a_single_class_blocks_continuing_and_says_why(make_window, qtbot, tmp_p
     assert not data.next_button.isEnabled()
     assert "at least two class folders (1 found)" in data.readiness.text()
     assert data.next_button.toolTip() == data.readiness.text()
+    assert "at least two class folders" in window.page("train").status.text()  # Ctrl+4 too
     for problem in window.state.scan.problems:
         assert problem.fix in data.summary.text()
 

@@ -45,3 +45,20 @@ class AppState(QObject):
 
     def report_error(self, title: str, message: str, fix: str = "", details: str = "") -> None:
         self.error.emit(title, message, fix, details)
+
+
+def training_blocker(scan: Any) -> str:
+    """Why training cannot start on this scan, or "" when it can.
+
+    Only what truly stops training blocks: no usable images, or fewer than two classes with
+    images. Other problems (a stray image at the top level, an empty class folder that is left
+    out) stay on screen with their fixes but do not stop the user."""
+    usable = [c for c in scan.classes if c.count]
+    if not scan.total:
+        return "Cannot continue: no usable images were found."
+    if len(usable) < 2:
+        return (
+            "Cannot continue: training needs images in at least two class folders "
+            f"({len(usable)} found)."
+        )
+    return ""

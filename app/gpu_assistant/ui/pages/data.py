@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
 
 from gpu_assistant.data.cache import estimate_cache_bytes
 from gpu_assistant.jobs import CancelToken, Report
-from gpu_assistant.ui.state import AppState
+from gpu_assistant.ui.state import AppState, training_blocker
 from gpu_assistant.ui.thumbnails import THUMB_PX, load_thumbnail
 from gpu_assistant.ui.widgets import DropArea, Page, button, named, wrap_label
 from gpu_assistant.ui.worker import Job
@@ -70,23 +70,6 @@ def _scan_job(folder: str) -> Any:
         return scan, thumbs
 
     return job
-
-
-def training_blocker(scan: Any) -> str:
-    """Why training cannot start on this scan, or "" when it can.
-
-    Only what truly stops training blocks: no usable images, or fewer than two classes with
-    images. Other problems (a stray image at the top level, an empty class folder that is left
-    out) stay on screen with their fixes but do not stop the user."""
-    usable = [c for c in scan.classes if c.count]
-    if not scan.total:
-        return "Cannot continue: no usable images were found."
-    if len(usable) < 2:
-        return (
-            "Cannot continue: training needs images in at least two class folders "
-            f"({len(usable)} found)."
-        )
-    return ""
 
 
 def _relative(path: Path, root: Path) -> str:

@@ -30,7 +30,7 @@ from gpu_assistant.training.distribute import MIN_MIXED_PRECISION_CC
 from gpu_assistant.training.models import MODELS
 from gpu_assistant.ui.monitor import monitor_job
 from gpu_assistant.ui.plots import LivePlot
-from gpu_assistant.ui.state import AppState
+from gpu_assistant.ui.state import AppState, training_blocker
 from gpu_assistant.ui.train_process import train_in_child
 from gpu_assistant.ui.widgets import Page, button, named, wrap_label
 from gpu_assistant.ui.worker import Job
@@ -211,7 +211,12 @@ class TrainPage(Page):
             check.setEnabled(self.multi_gpu.isChecked())
 
     def _on_scan(self, scan: Any) -> None:
-        self.status.setText(f"Ready: {scan.total} images in {len(scan.class_names)} classes.")
+        blocker = training_blocker(scan)
+        self.status.setText(
+            f"{blocker} Fix the folder on the Data page and scan again."
+            if blocker
+            else f"Ready: {scan.total} images in {len(scan.class_names)} classes."
+        )
 
     # -- running -------------------------------------------------------------------------------
     def settings(self) -> Any:
