@@ -72,8 +72,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return app.run_gui()
         return int(args.func(args))
     except UserError as error:
+        message = error.message if error.message.endswith((".", "!", "?")) else error.message + "."
         fix = f" {error.fix}" if error.fix else ""
-        print(f"gpu-assistant: {error.message}{fix}", file=sys.stderr)
+        print(f"gpu-assistant: {message}{fix}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("gpu-assistant: cancelled.", file=sys.stderr)
