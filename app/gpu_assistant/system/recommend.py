@@ -146,8 +146,8 @@ def _system_blocker(query: Query, k: Knowledge) -> Blocker | None:
         return Blocker(
             "no_nvidia_gpu",
             query.gpu_problem or "No NVIDIA GPU was detected.",
-            "Install or repair the NVIDIA driver (`nvidia-smi` should list the GPU), or pass "
-            "--gpu-name / --compute-capability to ask about another machine.",
+            "Install or repair the NVIDIA driver (`nvidia-smi` should list the GPU). To ask "
+            "about another machine: `gpu-assistant recommend --gpu-name NAME --driver VERSION`.",
         )
     return None
 
