@@ -412,9 +412,9 @@ def _early_stopping(settings: TrainSettings) -> list[Any]:
 
 
 def _tensorboard(logs: Path) -> Any:
-    import keras
+    from gpu_assistant.training.callbacks import epoch_tensorboard
 
-    return keras.callbacks.TensorBoard(str(logs), write_graph=False, update_freq="epoch")
+    return epoch_tensorboard(logs)
 
 
 def _finish(
