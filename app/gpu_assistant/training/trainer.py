@@ -1,6 +1,7 @@
 """train(settings, report, cancel): one training run, from a folder of images to a run folder.
 
-The steps: devices and strategy -> scan + split (saved, reused on resume) -> datasets -> model
+The steps: scan + split (saved, reused on resume; before TensorFlow starts, so a wrong folder
+fails in a second) -> devices and strategy -> datasets -> model
 (new, or the last checkpoint) -> fit with progress/cancel/checkpoint/early-stopping callbacks ->
 an out-of-memory retry at half the batch -> optional fine-tuning -> model, labels, metrics,
 evaluation. Everything the user sees arrives through `report`; nothing here knows about Qt.
@@ -89,10 +90,6 @@ def _train(
     settings.validate()
     model_choice(settings.model)
     folder = existing_run_folder(settings.out_dir) if settings.resume else None
-    plan = distribute.configure_devices(settings)
-    for message in plan.warnings:
-        report({"event": "warning", "message": message})
-    strategy, strategy_name = distribute.make_strategy(settings, plan)
     chief, worker_index = distribute.is_chief(settings)
     if folder is None:
         folder = new_run_folder(settings.out_dir, settings.model)
@@ -101,24 +98,29 @@ def _train(
         folder.root.mkdir(parents=True, exist_ok=True)
     settings = replace(settings, out_dir=folder.root)
     settings.save(folder.settings)
-    run = _Run(
-        settings,
-        folder,
-        report,
-        cancel,
-        strategy,
-        int(strategy.num_replicas_in_sync),
-        plan.device_type,
-        strategy_name == "MultiWorkerMirroredStrategy",
-    )
-    use_mixed, warning = distribute.decide_mixed_precision(
-        settings.mixed_precision, plan.device_type, plan.compute_capabilities
-    )
-    if warning:
-        report({"event": "warning", "message": warning})
     try:
+        scan, split = _scan_and_split(settings, folder, report, cancel)
+        plan = distribute.configure_devices(settings)
+        for message in plan.warnings:
+            report({"event": "warning", "message": message})
+        strategy, strategy_name = distribute.make_strategy(settings, plan)
+        run = _Run(
+            settings,
+            folder,
+            report,
+            cancel,
+            strategy,
+            int(strategy.num_replicas_in_sync),
+            plan.device_type,
+            strategy_name == "MultiWorkerMirroredStrategy",
+        )
+        use_mixed, warning = distribute.decide_mixed_precision(
+            settings.mixed_precision, plan.device_type, plan.compute_capabilities
+        )
+        if warning:
+            report({"event": "warning", "message": warning})
         cancel.raise_if_cancelled()
-        return _fit_and_finish(run, plan, strategy_name, use_mixed, extra)
+        return _fit_and_finish(run, plan, strategy_name, use_mixed, extra, scan=scan, split=split)
     except Cancelled:
         report(
             {
@@ -131,18 +133,19 @@ def _train(
         return TrainResult("cancelled", folder.root, None, 0)
 
 
-def _scan_and_split(run: _Run) -> tuple[Any, Any]:
+def _scan_and_split(
+    settings: TrainSettings, folder: RunFolder, report: Report, cancel: CancelToken
+) -> tuple[Any, Any]:
     from gpu_assistant.data.pipeline import split_records
     from gpu_assistant.data.scan import scan_folder
 
-    settings = run.settings
-    scan = scan_folder(settings.data_dir, report=_scan_events(run.report), cancel=run.cancel)
-    if run.settings.resume and run.folder.split.is_file():
-        split = load_split(run.folder.split, scan)
+    scan = scan_folder(settings.data_dir, report=_scan_events(report), cancel=cancel)
+    if settings.resume and folder.split.is_file():
+        split = load_split(folder.split, scan)
     else:
         split = split_records(scan, settings.val_split, 0.0, settings.seed)
-        save_split(run.folder.split, split, scan.root)
-    run.folder.labels.write_text("\n".join(scan.class_names) + "\n", encoding="utf-8")
+        save_split(folder.split, split, scan.root)
+    folder.labels.write_text("\n".join(scan.class_names) + "\n", encoding="utf-8")
     return scan, split
 
 
@@ -221,13 +224,18 @@ def _resumed(checkpoint: Checkpoint) -> tuple[Any, int, list[dict]]:
 
 
 def _fit_and_finish(
-    run: _Run, plan: Any, strategy_name: str, use_mixed: bool, extra: list[Any]
+    run: _Run,
+    plan: Any,
+    strategy_name: str,
+    use_mixed: bool,
+    extra: list[Any],
+    *,
+    scan: Any,
+    split: Any,
 ) -> TrainResult:
     import tensorflow as tf
 
     settings = run.settings
-    scan, split = _scan_and_split(run)
-    run.cancel.raise_if_cancelled()
     model, done_epochs, history = _model(run, len(scan.class_names), use_mixed)
     with run.strategy.scope():  # the optimizer's variables are built here: mirrored
         save_base(run.folder.checkpoints, model)
