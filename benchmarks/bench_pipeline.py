@@ -5,10 +5,10 @@ recipe from the TensorFlow tutorials. Both read the same generated JPEG photos a
 image size and batch size; each runs in its own child process so that its peak memory (RSS)
 is its own, the two interleaved `--repeats` times and the best of each number kept (the
 machine may be shared). Printed: images/s of the first epoch (decode + resize + cache) and
-of the later epochs (from the cache); the CPU time per image of each (the fairer number on a
-machine shared with other work, where wall time swings); the bytes of the cached tensors
-and the RSS growth; peak RSS; the app/baseline ratios. Also the app's augmentation vs the
-Keras preprocessing layers doing the same four operations.
+of the later epochs (from the cache; the median epoch); the CPU time per image of each (the
+fairer number on a machine shared with other work, where wall time swings); the bytes of
+the cached tensors and the RSS growth; peak RSS; the app/baseline ratios. Also the app's
+augmentation vs the Keras preprocessing layers doing the same four operations.
 
     .venv/bin/python benchmarks/bench_pipeline.py [--images 600] [--photo 1024x768] [--json]
 
@@ -55,22 +55,41 @@ def _rss_bytes() -> int:
         return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def _peak_rss_bytes() -> int:
+    """This process's own peak RSS (VmHWM). Not getrusage's ru_maxrss: Linux carries that
+    over from the parent, which held the generated photos in memory."""
+    with open("/proc/self/status", encoding="ascii") as handle:
+        for line in handle:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
 def _cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 
 
-def _epochs(make_dataset, epochs: int) -> tuple[object, int, list[float], list[float]]:
+def _epochs(
+    make_dataset, epochs: int, steps: int | None
+) -> tuple[object, int, list[float], list[float]]:
     """Build the dataset and run `epochs` epochs: wall and CPU seconds of each. The first
     epoch includes the build (the app decodes into its memory cache while building, the
-    baseline while iterating)."""
+    baseline while iterating).
+
+    Each side is read the way its trainer reads it: with `steps`, one iterator over the
+    repeated dataset, `steps` batches an epoch (the app's trainer); without, a new iterator
+    every epoch (`model.fit` on a finite dataset).
+    """
     wall, cpu = [], []
     count = 0
     start, start_cpu = time.perf_counter(), _cpu_seconds()
     dataset = make_dataset()
+    endless = iter(dataset.repeat()) if steps else None
     for _ in range(epochs):
         count = 0
-        for images, _labels in dataset:
+        batches = (next(endless) for _ in range(steps)) if endless else dataset
+        for images, _labels in batches:
             count += int(images.shape[0])
         wall.append(time.perf_counter() - start)
         cpu.append(_cpu_seconds() - start_cpu)
@@ -101,9 +120,12 @@ def child(kind: str, folder: Path, size: int, batch: int, epochs: int) -> dict:
             image_size=size, batch_size=batch, val_split=0.0, augment=False, cache="memory"
         )
 
+        steps: int | None = -(-len(scan.records) // batch)
+
         def make_dataset():
             return build_datasets(scan, options).train
     else:
+        steps = None
         import keras
 
         def make_dataset():
@@ -112,15 +134,18 @@ def child(kind: str, folder: Path, size: int, batch: int, epochs: int) -> dict:
             )
             return dataset.cache().prefetch(tf.data.AUTOTUNE)
 
-    dataset, count, seconds, cpu = _epochs(make_dataset, epochs)
+    dataset, count, seconds, cpu = _epochs(make_dataset, epochs, steps)
     result.update(
         images=count,
         first_epoch_ips=count / seconds[0],
-        later_epochs_ips=count * (epochs - 1) / sum(seconds[1:]),
+        # The median epoch: a cached epoch takes ~10 ms, and TF's autotuner thread sometimes
+        # takes 0.1-0.4 s to stop when an epoch's iterator is dropped (either side, at random),
+        # so a sum would measure those stalls rather than the pipeline.
+        later_epochs_ips=count / float(np.median(seconds[1:])),
         first_epoch_cpu_ms_per_image=1000 * cpu[0] / count,
         later_epochs_cpu_us_per_image=1e6 * sum(cpu[1:]) / (count * (epochs - 1)),
         cache_rss_bytes=_rss_bytes() - rss_before,
-        peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        peak_rss_bytes=_peak_rss_bytes(),
         element_dtype=dataset.element_spec[0].dtype.name,
     )
     result["cached_tensor_bytes"] = _cached_bytes(dataset)

@@ -208,22 +208,35 @@ def decode_group(
     return NATIVE
 
 
-def resize_square(image: tf.Tensor, image_size: int) -> tf.Tensor:
+def resize_square(image: tf.Tensor, image_size: int, shrinking: bool | None = None) -> tf.Tensor:
     """The resize policy: squash to a square (no crop, no padding), back to uint8.
 
     Shrinking averages the covered pixels ("area", no aliasing); enlarging (small images)
-    interpolates bilinearly.
+    interpolates bilinearly. `shrinking` (both sides >= `image_size`) is decided per image in
+    the graph unless the caller already knows it.
     """
     import tensorflow as tf
 
     size = (image_size, image_size)
-    shrinking = tf.reduce_min(tf.shape(image)[:2]) >= image_size
-    resized = tf.cond(
-        shrinking,
-        lambda: tf.image.resize(image, size, method="area"),
-        lambda: tf.image.resize(image, size, method="bilinear"),
-    )
+
+    def resize(shrink: bool) -> tf.Tensor:
+        return tf.image.resize(image, size, method="area" if shrink else "bilinear")
+
+    if shrinking is None:
+        shrinks = tf.reduce_min(tf.shape(image)[:2]) >= image_size
+        resized = tf.cond(shrinks, lambda: resize(True), lambda: resize(False))
+    else:
+        resized = resize(shrinking)
     return tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8)
+
+
+def shrinks(width: int, height: int, image_size: int) -> bool | None:
+    """Whether a `width` x `height` picture is shrunk to `image_size` (None: size unknown).
+    Every decoder keeps both sides >= `image_size` when the file's are, so this holds for the
+    decoded image too."""
+    if width < 1 or height < 1:
+        return None
+    return min(width, height) >= image_size
 
 
 def _pillow_decoder(image_size: int):
@@ -233,8 +246,14 @@ def _pillow_decoder(image_size: int):
     return load
 
 
-def decode_resized(path: tf.Tensor, group: tf.Tensor, image_size: int) -> tf.Tensor:
-    """One file, decoded the way `decode_group` chose, as uint8 [image_size, image_size, 3]."""
+def decode_resized(
+    path: tf.Tensor, group: tf.Tensor | int, image_size: int, shrinking: bool | None = None
+) -> tf.Tensor:
+    """One file, decoded the way `decode_group` chose, as uint8 [image_size, image_size, 3].
+
+    Where the caller knows `group` (a plain int) and `shrinking` for every file it decodes,
+    the graph holds just that decoder and that resize: no per-image branch to run.
+    """
     import tensorflow as tf
 
     def native() -> tf.Tensor:
@@ -248,9 +267,12 @@ def decode_resized(path: tf.Tensor, group: tf.Tensor, image_size: int) -> tf.Ten
         return tf.numpy_function(_pillow_decoder(image_size), [path], tf.uint8, stateful=False)
 
     branches = [native, *(jpeg(_JPEG_RATIOS[g]) for g in sorted(_JPEG_RATIOS)), pillow]
-    image = tf.switch_case(tf.cast(group, tf.int32), branches)
+    if isinstance(group, int):
+        image = branches[group]()
+    else:
+        image = tf.switch_case(tf.cast(group, tf.int32), branches)
     image = tf.ensure_shape(image, (None, None, 3))
-    return resize_square(image, image_size)
+    return resize_square(image, image_size, shrinking)
 
 
 def load_for_model(path: str | Path, image_size: int) -> np.ndarray:
@@ -259,4 +281,5 @@ def load_for_model(path: str | Path, image_size: int) -> np.ndarray:
 
     info = inspect_image(Path(path))
     group = decode_group(info.format, info.width, info.height, info.needs_conversion, image_size)
-    return decode_resized(tf.constant(str(path)), tf.constant(group), image_size).numpy()
+    shrinking = shrinks(info.width, info.height, image_size)
+    return decode_resized(tf.constant(str(path)), group, image_size, shrinking).numpy()
