@@ -167,6 +167,16 @@ def test_memory_cache_is_filled_before_training(tmp_path: Path) -> None:
     assert orders[0] != orders[1] or orders[1] != orders[2]  # batch order changes per epoch
 
 
+def test_only_the_training_set_is_autotuned(tmp_path: Path) -> None:
+    """Keras opens a new validation iterator every epoch; an autotuned one stalls when it is
+    dropped, so validation and test run untuned while training keeps tf.data's autotuner."""
+    root = make_class_folder(tmp_path / "data", {"a": 6, "b": 6})
+    data = build_datasets(scan_folder(root), _options(tmp_path, test_split=0.2))
+    assert data.train.options().autotune.enabled is not False
+    assert data.val.options().autotune.enabled is False
+    assert data.test.options().autotune.enabled is False
+
+
 def test_split_is_deterministic_stratified_and_order_independent(tmp_path: Path) -> None:
     make_class_folder(tmp_path, {"a": 10, "b": 20, "c": 5})
     scan = scan_folder(tmp_path)
