@@ -7,15 +7,17 @@ App: `training.trainer.train` with everything on that a user gets (scan, live ba
 through a report callback, epoch checkpoints, TensorBoard logs, early stopping off so both run
 the same epochs); augmentation off on both sides (the recipe has none).
 
-Printed, for each side (best of --repeats runs, interleaved app/recipe):
+Printed, for each of --repeats recipe/app pairs (run one after the other) and as medians:
   steady-state images/s: training images / epoch wall time (validation and, for the app,
     checkpointing included), median over epochs 3..N;
   images per CPU-second: the same, per second of this process's CPU time (all threads) --
     the stable measure on a machine shared with other work, where wall time swings 2x;
   time to the target validation accuracy, from the call that starts training.
-and the app/recipe ratios (images/s: higher is better, target >= 1.0; time: lower is better).
+and the app/recipe ratios, the median of the pairs' ratios (images/s: higher is better,
+target >= 1.0; time: lower is better). Single pairs swing +-15% on a shared 2-core machine:
+compare with --repeats 6.
 
-    .venv/bin/python benchmarks/bench_training.py [--epochs 8] [--size 64] [--target 0.9]
+    .venv/bin/python benchmarks/bench_training.py [--epochs 10] [--target 0.9] [--repeats 2]
 """
 
 from __future__ import annotations
