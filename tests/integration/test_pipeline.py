@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -245,6 +247,52 @@ def test_augmentation_transform_is_exact_at_zero_strength_and_mirrors() -> None:
     ).numpy()
     np.testing.assert_allclose(out[0], images[0], atol=1e-3)
     np.testing.assert_allclose(out[1], images[1][:, ::-1], atol=1e-3)
+
+
+def _mirrored(images: np.ndarray, originals: np.ndarray) -> list[bool]:
+    """Per image: is it exactly the original mirrored left-right (else exactly the original)?"""
+    flags = [bool(np.array_equal(a, b[:, ::-1])) for a, b in zip(images, originals, strict=True)]
+    for image, original, mirrored in zip(images, originals, flags, strict=True):
+        assert mirrored or np.array_equal(image, original)
+    return flags
+
+
+def test_without_flip_augmentation_never_mirrors() -> None:
+    """At zero rotation, zoom and contrast only the mirror is left: with `flip` off every image
+    comes back exactly as it was; with it on, about half come back exactly mirrored."""
+    from gpu_assistant.data.augment import Augmentation, augmenter
+
+    images = np.random.default_rng(0).integers(0, 256, (64, 8, 10, 3)).astype(np.uint8)
+    still = Augmentation(flip=False, max_rotation=0.0, max_zoom=0.0, max_contrast=0.0)
+    for flip in (False, True):
+        augment = augmenter(5, replace(still, flip=flip))
+        outputs = [augment(images, None)[0].numpy() for _ in range(3)]
+        mirrored = [m for output in outputs for m in _mirrored(output, images)]
+        assert any(mirrored) is flip and all(mirrored) is False
+
+
+def test_the_flip_option_reaches_training_batches_and_previews(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`PipelineOptions(flip=False)` reaches the augmentation of training and of the preview:
+    with the other augmentations at zero strength, no image is ever mirrored."""
+    from gpu_assistant.data import augment, pipeline
+
+    still = partial(augment.Augmentation, max_rotation=0.0, max_zoom=0.0, max_contrast=0.0)
+    monkeypatch.setattr(pipeline, "Augmentation", still)
+    make_class_folder(tmp_path / "data", {"a": 16, "b": 16}, size=(20, 20))
+    scan = scan_folder(tmp_path / "data")
+    # 16 training images in one batch, so every epoch's batch holds the same images in order.
+    options = _options(tmp_path, batch_size=16, cache="memory", val_split=0.5)
+    plain = next(iter(build_datasets(scan, replace(options, augment=False)).train))[0].numpy()
+    for flip in (False, True):
+        flipped = replace(options, flip=flip)
+        train = build_datasets(scan, flipped).train
+        epochs = [images for _ in range(3) for images, _ in train]
+        previews = preview_batches(scan, flipped, batches=3, per_batch=16)
+        for batches in (epochs, previews):
+            mirrored = [m for images in batches for m in _mirrored(np.asarray(images), plain)]
+            assert any(mirrored) is flip
 
 
 def test_big_jpegs_shrink_in_the_dct_like_a_full_decode(tmp_path: Path) -> None:

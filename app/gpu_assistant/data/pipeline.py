@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from gpu_assistant.data.augment import augmenter
+from gpu_assistant.data.augment import Augmentation, augmenter
 from gpu_assistant.data.cache import CachePlan, plan_cache
 from gpu_assistant.data.images import decode_group, decode_resized, shrinks
 from gpu_assistant.data.scan import ImageRecord, ScanResult
@@ -45,6 +45,7 @@ class PipelineOptions:
     test_split: float = 0.0
     seed: int = 1337
     augment: bool = True
+    flip: bool = True  # mirror left-right; off for digits, text, signs (a mirrored 2 is no 2)
     cache: CacheMode = "auto"
     cache_dir: Path | None = None
 
@@ -226,6 +227,11 @@ def _shuffled(dataset: tf.data.Dataset, options: PipelineOptions, plan: CachePla
     return dataset.shuffle(buffer, seed=options.seed, reshuffle_each_iteration=True)
 
 
+def _augmenter(options: PipelineOptions):
+    """The training augmentation these options ask for (mirroring only where `flip` allows)."""
+    return augmenter(options.seed, Augmentation(flip=options.flip))
+
+
 def _check_unchanged(records: list[ImageRecord]) -> None:
     """Refuse to start on files edited or removed since the scan (their check is stale)."""
     changed = []
@@ -293,7 +299,7 @@ def build_datasets(
             batches = -(-len(records) // options.batch_size)
             dataset = _shuffled(dataset, options, plan, batches)
             if options.augment:
-                augment = augmenter(options.seed)
+                augment = _augmenter(options)
                 dataset = dataset.map(_traced(augment), num_parallel_calls=tf.data.AUTOTUNE)
         dataset = dataset.prefetch(tf.data.AUTOTUNE)
         # Keras reads validation (and test) through a new iterator at every evaluation, so a
@@ -318,7 +324,7 @@ def preview_batches(
     split = split_records(scan, options.val_split, options.test_split, options.seed)
     sample = stable_order(split.train, scan.root, options.seed)[: max(1, per_batch)]
     dataset = _decoded(sample, options.image_size).batch(per_batch)
-    augment = augmenter(options.seed) if options.augment else None
+    augment = _augmenter(options) if options.augment else None
     images = next(iter(dataset))[0]
     out = []
     for _ in range(batches):
