@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,6 +15,7 @@ from data_factory import make_class_folder
 from gpu_assistant.cli import main
 from gpu_assistant.jobs import CancelToken, UserError, ignore
 from gpu_assistant.training.export import FORMATS, export
+from gpu_assistant.training.script_template import write_script
 from gpu_assistant.training.settings import TrainSettings
 from gpu_assistant.training.trainer import train
 
@@ -66,6 +68,19 @@ def test_export_command_line(run_dir: Path, tmp_path: Path, capsys: pytest.Captu
 def test_unknown_format_is_a_user_error(run_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(UserError, match="Unknown export format onnx"):
         export(run_dir, ["onnx"], tmp_path)
+
+
+@pytest.mark.parametrize("flip", [True, False])
+def test_standalone_script_mirrors_only_when_the_run_did(tmp_path: Path, flip: bool) -> None:
+    settings = TrainSettings(data_dir=tmp_path, flip=flip)
+    settings.save(tmp_path / "settings.json")
+    script = write_script(TrainSettings.load(tmp_path / "settings.json"), ["a", "b"], tmp_path)
+    text = script.read_text()
+    assert f"FLIP = {flip}" in text
+    module: dict[str, Any] = {"__name__": "train_script"}  # defines, does not run main()
+    exec(compile(text, str(script), "exec"), module)
+    names = [type(layer).__name__ for layer in module["augmentation_layers"]()]
+    assert names == ["RandomFlip"] * flip + ["RandomRotation", "RandomZoom", "RandomContrast"]
 
 
 @pytest.mark.slow

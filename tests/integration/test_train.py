@@ -205,6 +205,24 @@ def test_a_run_folder_is_never_mixed_or_resumed_from_nothing(tiny: Path, tmp_pat
         train(_settings(tiny, tmp_path / "empty", resume=True), Recorder(), CancelToken())
 
 
+def test_the_runs_augmentation_choices_reach_the_pipeline(
+    tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gpu_assistant.data import pipeline
+
+    seen = []
+    original = pipeline.build_datasets
+
+    def recording(scan: Any, options: Any, **kwargs: Any) -> Any:
+        seen.append(options)
+        return original(scan, options, **kwargs)
+
+    monkeypatch.setattr(pipeline, "build_datasets", recording)
+    settings = _settings(tiny, tmp_path / "run", epochs=1, augment=True, flip=False)
+    assert train(settings, Recorder(), CancelToken()).epochs_completed == 1
+    assert [(o.augment, o.flip) for o in seen] == [(True, False)]
+
+
 @pytest.mark.slow
 def test_transfer_learning_from_a_weights_file_with_fine_tuning(tiny: Path, tmp_path: Path) -> None:
     import keras

@@ -75,6 +75,21 @@ def test_mirrored_strategy_on_two_logical_cpu_devices(tiny: Path, tmp_path: Path
     assert _one(events, "done")["epochs_completed"] == 1
 
 
+@pytest.mark.parametrize(
+    ("flag", "augment", "flip"), [("--no-flip", True, False), ("--no-augment", False, True)]
+)
+def test_augmentation_flags_reach_the_saved_settings(
+    tiny: Path, tmp_path: Path, flag: str, augment: bool, flip: bool
+) -> None:
+    out = tmp_path / "run"
+    command = _command(tiny, out, "--epochs", "1", flag)
+    done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert _one(_events(done.stdout), "done")["epochs_completed"] == 1
+    saved = json.loads((out / "settings.json").read_text())
+    assert (saved["augment"], saved["flip"]) == (augment, flip)
+
+
 def _free_ports(count: int) -> list[int]:
     sockets = [socket.socket() for _ in range(count)]
     for s in sockets:

@@ -39,6 +39,14 @@ def test_settings_from_a_newer_app_ignore_unknown_keys(tmp_path: Path) -> None:
     assert TrainSettings.from_json(data).data_dir == tmp_path
 
 
+def test_settings_saved_before_the_flip_option_load_and_still_mirror(tmp_path: Path) -> None:
+    """Runs saved before `flip` existed mirrored their images: resuming them must too."""
+    data = TrainSettings(data_dir=tmp_path, flip=False).to_json()
+    del data["flip"]
+    (tmp_path / "settings.json").write_text(json.dumps(data))
+    assert TrainSettings.load(tmp_path / "settings.json").flip is True
+
+
 @pytest.mark.parametrize(
     ("field", "value", "words"),
     [
@@ -160,11 +168,14 @@ def test_evaluation_report_counts() -> None:
 
 
 def test_script_template_renders_valid_python_with_the_run_settings(tmp_path: Path) -> None:
-    settings = TrainSettings(data_dir=tmp_path, image_size=64, seed=7, learning_rate=0.0005)
+    settings = TrainSettings(
+        data_dir=tmp_path, image_size=64, seed=7, learning_rate=0.0005, flip=False
+    )
     text = render_script(settings, ["cats", "dogs"], "run-1")
     ast.parse(text)
     assert "IMAGE_SIZE = 64" in text
     assert "SEED = 7" in text
+    assert "AUGMENT = True" in text and "FLIP = False" in text
     assert "CLASS_NAMES = ['cats', 'dogs']" in text
     assert "gpu_assistant" not in text.split('"""', 2)[2]  # no app import in the code
 
@@ -182,15 +193,32 @@ def test_train_command_line_maps_onto_settings(tmp_path: Path) -> None:
     assert settings.batch_size == TrainSettings(data_dir=tmp_path).batch_size
 
 
+@pytest.mark.parametrize(
+    ("argv", "augment", "flip"),
+    [
+        ([], True, True),
+        (["--no-flip"], True, False),
+        (["--no-augment"], False, True),
+        (["--no-augment", "--no-flip"], False, False),
+    ],
+)
+def test_augmentation_flags_map_onto_settings(
+    tmp_path: Path, argv: list[str], augment: bool, flip: bool
+) -> None:
+    settings = settings_from_args(_args(str(tmp_path), *argv))
+    assert (settings.augment, settings.flip) == (augment, flip)
+
+
 def test_resume_keeps_the_saved_settings_and_takes_new_epochs(tmp_path: Path) -> None:
     run = tmp_path / "run"
-    TrainSettings(data_dir=tmp_path, out_dir=run, image_size=48, epochs=2).save(
+    TrainSettings(data_dir=tmp_path, out_dir=run, image_size=48, epochs=2, flip=False).save(
         run / "settings.json"
     )
     settings = settings_from_args(
         _args(str(tmp_path), "--resume", "--out", str(run), "--epochs", "5")
     )
     assert (settings.image_size, settings.epochs, settings.resume) == (48, 5, True)
+    assert settings.flip is False  # no --no-flip needed again
     with pytest.raises(UserError, match="no run to resume"):
         settings_from_args(_args(str(tmp_path), "--resume", "--out", str(tmp_path / "none")))
 

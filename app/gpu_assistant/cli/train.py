@@ -71,6 +71,19 @@ def register(subparsers: Any) -> None:
         "--cluster-spec",
         help="multi-worker training: a TF_CONFIG JSON text or file (default: $TF_CONFIG)",
     )
+    parser.add_argument(
+        "--no-augment",
+        action="store_true",
+        help="no augmentation at all (no mirror, rotation, zoom or contrast): for images that "
+        "are always framed the same way (scans, screenshots, a fixed camera), or to see what "
+        "augmentation brings",
+    )
+    parser.add_argument(
+        "--no-flip",
+        action="store_true",
+        help="augment without mirroring left-right (rotation, zoom and contrast stay): for "
+        "digits, text, anything whose mirror image is a different thing",
+    )
     parser.add_argument("--no-early-stopping", action="store_true", help="train every epoch")
     parser.add_argument("--seed", type=int, help="split and shuffle seed (default 1337)")
     parser.add_argument("--out", type=Path, help="run folder (default: a new one under runs/)")
@@ -102,6 +115,10 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         settings.multi_gpu = True
     if args.no_early_stopping:
         settings.early_stopping = False
+    if args.no_augment:
+        settings.augment = False
+    if args.no_flip:
+        settings.flip = False
     if args.gpus:
         settings.gpus = _gpu_list(args.gpus)
     if args.cluster_spec:

@@ -35,6 +35,7 @@ def render_script(settings: TrainSettings, class_names: list[str], run_name: str
         val_split=repr(settings.val_split),
         seed=settings.seed,
         augment=repr(settings.augment),
+        flip=repr(settings.flip),
         patience=settings.patience if settings.early_stopping else 0,
         class_names=repr(list(class_names)),
     )

@@ -41,6 +41,9 @@ class TrainSettings:
     virtual_devices: int = 0  # >1: split the one physical device into this many logical ones
     seed: int = 1337
     augment: bool = True
+    # Mirror left-right while augmenting. Settings saved before this field existed load with
+    # True, which is what those runs did, so resume and the exported script reproduce them.
+    flip: bool = True
     cache: str = "auto"
     cluster: dict[str, Any] | None = None  # a TF_CONFIG dict for MultiWorkerMirroredStrategy
     memory_growth: bool = True

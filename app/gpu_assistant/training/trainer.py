@@ -170,6 +170,7 @@ def _datasets(run: _Run, scan: Any, split: Any, per_replica_batch: int) -> Any:
         val_split=settings.val_split,
         seed=settings.seed,
         augment=settings.augment,
+        flip=settings.flip,
         cache=settings.cache,  # type: ignore[arg-type]
     )
     return build_datasets(scan, options, split=split, report=run.report, cancel=run.cancel)
