@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QPushButton
 
 from data_factory import make_class_folder, make_messy_folder, write_image
 
@@ -100,3 +100,33 @@ def test_options_are_remembered_and_the_cache_estimate_follows_them(make_window,
     window.close()
     again = make_window().page("data")
     assert again.image_size.value() == 128 and again.cache.currentText() == "disk"
+
+
+def test_mirror_follows_augmentation_is_remembered_and_reaches_training(make_window):
+    window = make_window()
+    data, train = window.page("data"), window.page("train")
+    assert data.flip.isChecked() and data.flip.isEnabled()
+    data.augment.setChecked(False)
+    assert not data.flip.isEnabled()  # nothing to mirror without augmentation
+    data.augment.setChecked(True)
+    assert data.flip.isEnabled()
+    data.flip.setChecked(False)
+    window.state.scan = type("Scan", (), {"root": "/data"})()
+    settings = train.settings()
+    assert (settings.augment, settings.flip) == (True, False)
+    window.close()
+    again = make_window()
+    assert not again.page("data").flip.isChecked()
+    again.page("data").flip.setChecked(True)
+    again.state.scan = window.state.scan
+    assert again.page("train").settings().flip is True
+
+
+def test_the_sample_digits_turn_the_mirror_off(make_window, qtbot):
+    window = make_window()
+    data = window.page("data")
+    assert data.flip.isChecked()
+    qtbot.mouseClick(window.findChild(QPushButton, "useSampleButton"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.state.scan is not None and data.job is None, timeout=60_000)
+    assert not data.flip.isChecked() and data.augment.isChecked()
+    assert window.page("train").settings().flip is False

@@ -22,6 +22,7 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "val_split": 0.2,
     "batch_size": 32,
     "augment": True,
+    "flip": True,
     "cache": "auto",
     "model": "small_cnn",
     "epochs": 10,

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -44,6 +45,7 @@ from gpu_assistant.ui.worker import Job
 
 THUMBS_PER_CLASS = 6
 CACHE_CHOICES = ("auto", "memory", "disk", "none")
+FLIP_HINT = "Off for digits, letters, text and signs: their mirror image is a different thing."
 
 
 def human_bytes(count: float) -> str:
@@ -174,8 +176,18 @@ class DataPage(Page):
         self.batch_size = named(QSpinBox(), "batchSizeSpin", "Batch size")
         self.batch_size.setRange(1, 1024)
         self.batch_size.setValue(int(options["batch_size"]))
-        self.augment = named(QCheckBox("Flips, rotations, zoom"), "augmentCheck", "Augmentation")
+        self.augment = named(QCheckBox("Rotate, zoom, contrast"), "augmentCheck", "Augmentation")
         self.augment.setChecked(bool(options["augment"]))
+        self.flip = named(
+            QCheckBox("Mirror left-right"), "flipCheck", "Mirror left-right", FLIP_HINT
+        )
+        self.flip.setChecked(bool(options["flip"]))
+        self.flip.setEnabled(self.augment.isChecked())
+        self.augment.toggled.connect(self.flip.setEnabled)
+        augmentation = QVBoxLayout()
+        augmentation.setContentsMargins(0, 0, 0, 0)
+        for widget in (self.augment, self.flip, wrap_label(FLIP_HINT, "flipHint")):
+            augmentation.addWidget(widget)
         self.cache = named(QComboBox(), "cacheCombo", "Cache decoded images")
         self.cache.addItems(CACHE_CHOICES)
         self.cache.setCurrentText(str(options["cache"]))
@@ -183,13 +195,14 @@ class DataPage(Page):
         form.addRow("Image size:", self.image_size)
         form.addRow("Validation split:", self.val_split)
         form.addRow("Batch size:", self.batch_size)
-        form.addRow("Augmentation:", self.augment)
+        form.addRow("Augmentation:", augmentation)
         form.addRow("Cache:", self.cache)
         form.addRow(self.estimate)
         for spin in (self.image_size, self.batch_size):
             spin.valueChanged.connect(self.update_estimate)
         self.val_split.valueChanged.connect(self.update_estimate)
-        self.augment.toggled.connect(self.update_estimate)
+        for check in (self.augment, self.flip):
+            check.toggled.connect(self.update_estimate)
         self.cache.currentTextChanged.connect(self.update_estimate)
         box.setMinimumWidth(280)
         return box
@@ -200,6 +213,7 @@ class DataPage(Page):
             "val_split": round(self.val_split.value(), 3),
             "batch_size": self.batch_size.value(),
             "augment": self.augment.isChecked(),
+            "flip": self.flip.isChecked(),
             "cache": self.cache.currentText(),
         }
 
@@ -231,6 +245,7 @@ class DataPage(Page):
     def use_sample(self) -> None:
         from gpu_assistant.data.sample import sample_data_dir
 
+        self.flip.setChecked(False)  # handwritten digits: a mirrored 2 is not a 2
         self.scan(str(sample_data_dir()))
 
     def cancel_scan(self) -> None:

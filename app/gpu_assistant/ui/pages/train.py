@@ -237,6 +237,7 @@ class TrainPage(Page):
             gpus=chosen if multi else [],
             mixed_precision="on" if self.mixed_precision.isChecked() else "off",
             augment=bool(data["augment"]),
+            flip=bool(data["flip"]),
             cache=str(data["cache"]),
         )
 
