@@ -1,21 +1,26 @@
-"""The trainer with real TensorFlow on the CPU: learning, events, cancel/resume, OOM, transfer."""
+"""The trainer with real TensorFlow on the CPU: learning, events, cancel/resume (early stopping
+included), OOM, transfer."""
 
 from __future__ import annotations
 
 import itertools
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from data_factory import make_class_folder
 from gpu_assistant.data.sample import sample_data_dir
 from gpu_assistant.jobs import CancelToken, UserError
-from gpu_assistant.training.checkpoints import latest_checkpoint
+from gpu_assistant.training import trainer
+from gpu_assistant.training.checkpoints import latest_checkpoint, load_best
 from gpu_assistant.training.distribute import DEFAULT_STRATEGY
 from gpu_assistant.training.settings import TrainSettings
+from gpu_assistant.training.stopping import replay
 from gpu_assistant.training.trainer import train
 
 pytestmark = pytest.mark.tf
@@ -91,7 +96,8 @@ def test_short_run_on_the_sample_data_learns(tmp_path: Path) -> None:
     assert len(metrics["history"]) == result.epochs_completed
 
 
-def _callback(on_batch_end: Any) -> Any:
+def _callback(on_batch_end: Any, on_epoch_end: Any = None) -> Any:
+    """A Keras callback calling on_batch_end(epoch, batch) and on_epoch_end(epoch, model)."""
     import keras
 
     class Hook(keras.callbacks.Callback):
@@ -104,6 +110,10 @@ def _callback(on_batch_end: Any) -> Any:
 
         def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
             on_batch_end(self.epoch, batch)
+
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            if on_epoch_end is not None:
+                on_epoch_end(epoch, self.model)
 
     return Hook()
 
@@ -145,6 +155,107 @@ def test_cancel_stops_at_the_next_step_and_resume_continues(tiny: Path, tmp_path
     assert (out / "split.json").read_bytes() == split_before
     history = json.loads((out / "metrics.json").read_text())["history"]
     assert len(history) == result.epochs_completed == len(report.named("epoch")) + 1
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"min_delta": 0.05}, {"baseline": 0.45}, {"start_from_epoch": 3}, {"patience": 0}],
+)
+def test_replayed_early_stopping_memory_is_keras_own(options: dict[str, Any]) -> None:
+    """`stopping.replay` agrees with the installed Keras's EarlyStopping after every epoch."""
+    import keras
+
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    rng = np.random.default_rng(7)
+    options = {"patience": 2} | options
+    for _ in range(30):
+        first_epoch = int(rng.choice([0, 4]))
+        losses = [float(v) for v in rng.choice([0.3, 0.4, 0.44, 0.45, 0.5, 0.5 - 1e-9], 10)]
+        stopper = keras.callbacks.EarlyStopping(restore_best_weights=True, **options)
+        stopper.set_model(model)
+        stopper.on_train_begin()
+        for done, (epoch, loss) in enumerate(enumerate(losses, start=first_epoch), start=1):
+            stopper.on_epoch_end(epoch, {"val_loss": loss})
+            state = replay(losses[:done], first_epoch, **options)
+            keras_state = (stopper.best, stopper.best_epoch, stopper.wait, stopper.stopped_epoch)
+            assert (state.best, state.best_epoch, state.wait, state.stopped_epoch) == keras_state
+            if state.stopped:  # fit() would end here
+                break
+
+
+def _scripted_val_loss(monkeypatch: pytest.MonkeyPatch, losses: list[float]) -> None:
+    """Every epoch reports losses[epoch] as its val_loss, to early stopping and the checkpoint
+    alike (the progress callback runs first): real training with a known curve."""
+    make_progress = trainer.progress_callback
+
+    def scripted(*args: Any) -> Any:
+        progress = make_progress(*args)
+        report_epoch = progress.on_epoch_end
+
+        def on_epoch_end(epoch: int, logs: Any = None) -> None:
+            logs["val_loss"] = losses[epoch]
+            report_epoch(epoch, logs)
+
+        progress.on_epoch_end = on_epoch_end
+        return progress
+
+    monkeypatch.setattr(trainer, "progress_callback", scripted)
+
+
+def _weights(model_path: Path) -> list[np.ndarray]:
+    import keras
+
+    return keras.models.load_model(model_path).get_weights()
+
+
+def test_resume_continues_early_stopping_and_keeps_the_best_weights(
+    tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Best epoch 2; patience 2 runs out at epoch 4. Stop during epoch 4, resume: a fresh
+    # stopper would count from epoch 4 and train all 8 epochs (0.4, 0.3, 0.2 improve).
+    _scripted_val_loss(monkeypatch, [1.0, 0.5, 0.6, 0.7, 0.8, 0.4, 0.3, 0.2])
+    settings = _settings(tiny, tmp_path / "whole", epochs=8, batch_size=8, patience=2)
+    whole = train(settings, Recorder(), CancelToken())
+    assert (whole.status, whole.epochs_completed) == ("stopped_early", 4)
+
+    out = tmp_path / "run"
+    cancel = CancelToken()
+    after_epoch: dict[int, list[np.ndarray]] = {}
+
+    def cancel_in_epoch_four(epoch: int, batch: int) -> None:
+        if epoch == 3 and batch == 1:
+            cancel.cancel()
+
+    def keep_weights(epoch: int, model: Any) -> None:
+        after_epoch[epoch] = model.get_weights()
+
+    hook = _callback(cancel_in_epoch_four, keep_weights)
+    first = train(replace(settings, out_dir=out), Recorder(), cancel, callbacks=[hook])
+    assert (first.status, first.epochs_completed) == ("cancelled", 3)
+    checkpoint = latest_checkpoint(out / "checkpoints")
+    assert checkpoint is not None
+    best = load_best(checkpoint)
+    assert best is not None
+    assert best[0] == 2
+    for kept, learned in zip(best[1], after_epoch[1], strict=True):
+        np.testing.assert_array_equal(kept, learned)
+
+    resumed = replace(TrainSettings.load(out / "settings.json"), resume=True)
+    report = Recorder()
+    result = train(resumed, report, CancelToken())
+    assert (result.status, result.epochs_completed) == (whole.status, whole.epochs_completed)
+    assert [e["epoch"] for e in report.named("epoch")] == [4]
+    assert result.model_path is not None
+    for final, learned in zip(_weights(result.model_path), after_epoch[1], strict=True):
+        np.testing.assert_array_equal(final, learned)  # epoch 2's, from before the stop
+
+    # Patience is spent at this resume point: nothing is trained, the best weights stay.
+    report = Recorder()
+    again = train(resumed, report, CancelToken())
+    assert (again.status, again.epochs_completed) == ("stopped_early", 4)
+    assert not report.named("epoch")
+    for final, learned in zip(_weights(out / "model.keras"), after_epoch[1], strict=True):
+        np.testing.assert_array_equal(final, learned)
 
 
 def _raise_oom(epoch: int, batch: int) -> None:

@@ -1,5 +1,6 @@
 """The trainer's pure parts, without TensorFlow: settings, mixed-precision rule, checkpoints,
-evaluation numbers, the script template and the `train` command line."""
+early stopping's replayed memory, evaluation numbers, the script template and the `train`
+command line."""
 
 from __future__ import annotations
 
@@ -14,11 +15,17 @@ from gpu_assistant.cli import build_parser
 from gpu_assistant.cli.train import settings_from_args
 from gpu_assistant.jobs import UserError
 from gpu_assistant.training import checkpoints
-from gpu_assistant.training.checkpoints import latest_checkpoint, load_values, save_checkpoint
+from gpu_assistant.training.checkpoints import (
+    latest_checkpoint,
+    load_best,
+    load_values,
+    save_checkpoint,
+)
 from gpu_assistant.training.distribute import cluster_spec, decide_mixed_precision, is_chief
 from gpu_assistant.training.evaluate import evaluation_report
 from gpu_assistant.training.script_template import render_script
 from gpu_assistant.training.settings import TrainSettings
+from gpu_assistant.training.stopping import StopState, replay
 
 
 def test_settings_round_trip_through_json(tmp_path: Path) -> None:
@@ -139,6 +146,70 @@ def test_a_crash_while_saving_keeps_the_previous_checkpoint(
     assert last.epoch == 2
     np.testing.assert_array_equal(load_values(last)["model"][0], np.full((2, 3), 2.0))
     assert sorted(p.name for p in folder.glob("*.npz")) == ["epoch-0002.npz"]  # temp gone too
+
+
+def test_the_best_epoch_is_kept_beside_the_last_until_a_better_one_is_committed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "checkpoints"
+    (folder / "base.keras").parent.mkdir()
+    (folder / "base.keras").write_bytes(b"architecture")
+    for epoch, best in [(1, 1), (2, 2), (3, 2), (4, 2)]:
+        save_checkpoint(folder, _values(float(epoch)), epoch, {"best": best})
+    assert sorted(p.name for p in folder.glob("*.npz")) == ["epoch-0002.npz", "epoch-0004.npz"]
+    last = latest_checkpoint(folder)
+    assert last is not None
+    best = load_best(last)
+    assert best is not None
+    assert best[0] == 2
+    np.testing.assert_array_equal(best[1][0], np.full((2, 3), 2.0))  # model weights only
+    assert len(best[1]) == 1
+
+    def dies_midway(handle, **arrays) -> None:
+        raise KeyboardInterrupt  # killed while writing epoch 5, the new best
+
+    with monkeypatch.context() as patch:
+        patch.setattr(checkpoints.np, "savez", dies_midway)
+        with pytest.raises(KeyboardInterrupt):
+            save_checkpoint(folder, _values(5.0), 5, {"best": 5})
+    last = latest_checkpoint(folder)
+    assert last is not None
+    assert load_best(last) is not None  # the committed best survives the crash
+    save_checkpoint(folder, _values(5.0), 5, {"best": 5})
+    assert sorted(p.name for p in folder.glob("*.npz")) == ["epoch-0005.npz"]
+    save_checkpoint(folder, _values(6.0), 6, {"best": None})  # early stopping off
+    last = latest_checkpoint(folder)
+    assert last is not None
+    assert load_best(last) is None
+    assert sorted(p.name for p in folder.glob("*.npz")) == ["epoch-0006.npz"]
+
+
+@pytest.mark.parametrize(
+    ("losses", "first_epoch", "options", "expected"),
+    [
+        ([], 0, {}, StopState()),
+        # best at epoch 1, then two epochs without improvement
+        ([1.0, 0.5, 0.7, 0.6], 0, {}, StopState(0.5, 1, 2)),
+        # the third epoch without improvement spends patience 3
+        ([1.0, 0.5, 0.7, 0.6, 0.8], 0, {}, StopState(0.5, 1, 3, stopped_epoch=4)),
+        # equal is no improvement, and neither is a difference float32 cannot represent
+        ([0.5, 0.5, 0.5 - 1e-12], 0, {}, StopState(0.5, 0, 2)),
+        # min_delta: better by less than 0.01 does not count
+        ([1.0, 0.995, 0.98], 0, {"min_delta": 0.01}, StopState(0.98, 2, 0)),
+        # baseline: improving epochs above it still count as waiting...
+        ([1.0, 0.9, 0.95], 0, {"baseline": 0.5, "patience": 2}, StopState(0.9, 1, 3, 2)),
+        # ...and the first one below it restarts the count
+        ([1.0, 0.4, 0.45], 0, {"baseline": 0.5}, StopState(0.4, 1, 1)),
+        # epochs before start_from_epoch and epochs without a value are not monitored
+        ([0.1, None, 0.9, 1.0], 0, {"start_from_epoch": 1}, StopState(0.9, 2, 1)),
+        # a fine-tuning phase counts its own epochs (run epochs 10, 11, 12)
+        ([0.3, 0.4, 0.5], 10, {"patience": 2}, StopState(0.3, 10, 2, stopped_epoch=12)),
+    ],
+)
+def test_early_stopping_memory_is_replayed_from_the_history(
+    losses: list[float | None], first_epoch: int, options: dict, expected: StopState
+) -> None:
+    assert replay(losses, first_epoch, **({"patience": 3} | options)) == expected
 
 
 def test_no_checkpoint_when_state_is_missing_or_points_nowhere(tmp_path: Path) -> None:

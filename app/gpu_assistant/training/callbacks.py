@@ -1,4 +1,5 @@
-"""Keras callbacks that connect a fit() to the job contract: progress events, cancel, checkpoints.
+"""Keras callbacks that connect a fit() to the job contract: progress events, cancel, checkpoints,
+and early stopping that a resumed run continues.
 
 Keras is imported lazily, so the callback classes are created on first use by `_classes()`.
 Per-batch work is a clock check; metrics are read and an event built at most 10 times a second,
@@ -14,8 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from gpu_assistant.jobs import CancelToken, Report
 from gpu_assistant.training.checkpoints import save_checkpoint, snapshot
+from gpu_assistant.training.stopping import replay
 
 MIN_BATCH_INTERVAL_S = 0.1  # at most 10 batch events a second
 
@@ -140,19 +144,74 @@ def _classes() -> dict[str, type]:
             self.report(event)
 
     class EpochCheckpoint(keras.callbacks.Callback):
-        """Saves an atomic checkpoint after every completed (not cancelled) epoch."""
+        """Saves an atomic checkpoint after every completed (not cancelled) epoch, and marks it
+        as the best one to keep when `stopper` (which runs before it) just found it best."""
 
-        def __init__(self, folder: Path, progress: Any, state: dict[str, Any]) -> None:
+        def __init__(
+            self, folder: Path, progress: Any, state: dict[str, Any], stopper: Any | None
+        ) -> None:
             super().__init__()
-            self.folder, self.progress, self.state = folder, progress, state
-            self.history: list[dict[str, Any]] = list(state.get("history", []))
+            self.folder, self.progress, self.stopper = folder, progress, stopper
+            self.state = {**state, "history": list(state.get("history", []))}
 
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             if self.progress.interrupted_epoch == epoch:
                 return
-            self.history.append({k: float(v) for k, v in (logs or {}).items()})
-            state = {**self.state, "history": self.history}
-            save_checkpoint(self.folder, snapshot(self.model), epoch + 1, state)
+            self.state["history"].append({k: float(v) for k, v in (logs or {}).items()})
+            if self.stopper is not None and self.stopper.new_best:
+                self.state["best"] = epoch + 1
+            save_checkpoint(self.folder, snapshot(self.model), epoch + 1, self.state)
+
+    class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+        """Keras's early stopping on val_loss (best weights restored at the end) for one phase,
+        continued, not restarted, when the run is resumed.
+
+        The phase's epochs before this fit (`earlier`, from the checkpoint's history) are
+        replayed with Keras's rules (`stopping.replay`), and their best weights come back from
+        the checkpoint (`best`: `checkpoints.load_best`). An epoch cut short by cancel is
+        ignored: its validation is partial and it is not checkpointed either.
+        """
+
+        def __init__(
+            self,
+            progress: Any,
+            patience: int,
+            earlier: list[dict[str, Any]],
+            first_epoch: int,
+            best: tuple[int, list[np.ndarray]] | None,
+        ) -> None:
+            super().__init__(monitor="val_loss", patience=patience, restore_best_weights=True)
+            self.progress = progress
+            self.resumed = replay(
+                [e.get("val_loss") for e in earlier],
+                first_epoch,
+                patience=patience,
+                min_delta=self.min_delta,
+                baseline=self.baseline,
+                start_from_epoch=self.start_from_epoch,
+            )
+            best_count, weights = best if best is not None else (0, None)
+            # Only the replayed best epoch's weights will do. Without them (a checkpoint from
+            # before bests were kept), Keras takes the next epoch's weights, as it always does.
+            found = self.resumed.best is not None and best_count == self.resumed.best_epoch + 1
+            self.resumed_weights = weights if found else None
+            self.new_best = False  # whether the last epoch's weights became the best ones
+
+        def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+            super().on_train_begin(logs)
+            self.best, self.best_epoch = self.resumed.best, self.resumed.best_epoch
+            self.wait, self.best_weights = self.resumed.wait, self.resumed_weights
+
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            before = self.best_weights
+            if self.progress.interrupted_epoch != epoch:
+                super().on_epoch_end(epoch, logs)
+            self.new_best = self.best_weights is not before
+
+        def restore_best(self, model: Any) -> None:
+            """What `on_train_end` does, for a phase a resumed run has nothing left to train in."""
+            if self.resumed_weights is not None:
+                model.set_weights(self.resumed_weights)
 
     class EpochTensorBoard(keras.callbacks.TensorBoard):
         """TensorBoard logs written once per epoch, with no per-batch cost.
@@ -177,6 +236,7 @@ def _classes() -> dict[str, type]:
     return {
         "Progress": Progress,
         "EpochCheckpoint": EpochCheckpoint,
+        "ResumableEarlyStopping": ResumableEarlyStopping,
         "EpochTensorBoard": EpochTensorBoard,
     }
 
@@ -185,9 +245,24 @@ def progress_callback(report: Report, cancel: CancelToken, clock: RunClock) -> A
     return _classes()["Progress"](report, cancel, clock)
 
 
-def checkpoint_callback(folder: Path, progress: Any, state: dict[str, Any]) -> Any:
-    """Checkpoints each epoch that `progress` (a `progress_callback`) saw complete."""
-    return _classes()["EpochCheckpoint"](folder, progress, state)
+def checkpoint_callback(
+    folder: Path, progress: Any, state: dict[str, Any], stopper: Any | None
+) -> Any:
+    """Checkpoints each epoch that `progress` (a `progress_callback`) saw complete; with
+    `stopper` (an `early_stopping_callback` placed before it), keeps the best epoch's too."""
+    return _classes()["EpochCheckpoint"](folder, progress, state, stopper)
+
+
+def early_stopping_callback(
+    progress: Any,
+    patience: int,
+    earlier: list[dict[str, Any]],
+    first_epoch: int,
+    best: tuple[int, list[np.ndarray]] | None,
+) -> Any:
+    """Early stopping for the phase that starts at epoch `first_epoch` (0-based), continuing
+    from its `earlier` epochs and their `best` (epoch count, weights) on resume."""
+    return _classes()["ResumableEarlyStopping"](progress, patience, earlier, first_epoch, best)
 
 
 def epoch_tensorboard(logs: Path) -> Any:

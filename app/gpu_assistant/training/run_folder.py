@@ -1,7 +1,7 @@
 """The run folder: where a run's files live, how a new one is named, and the saved split.
 
 Layout: model.keras, labels.txt, metrics.json, settings.json, split.json, evaluation.json,
-checkpoints/ (state.json + the last epoch), logs/ (TensorBoard).
+checkpoints/ (state.json + the last epoch, and early stopping's best), logs/ (TensorBoard).
 """
 
 from __future__ import annotations

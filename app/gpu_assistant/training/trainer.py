@@ -17,10 +17,16 @@ from typing import Any
 
 from gpu_assistant.jobs import Cancelled, CancelToken, Report, UserError
 from gpu_assistant.training import distribute
-from gpu_assistant.training.callbacks import RunClock, checkpoint_callback, progress_callback
+from gpu_assistant.training.callbacks import (
+    RunClock,
+    checkpoint_callback,
+    early_stopping_callback,
+    progress_callback,
+)
 from gpu_assistant.training.checkpoints import (
     Checkpoint,
     latest_checkpoint,
+    load_best,
     load_values,
     restore,
     save_base,
@@ -186,8 +192,8 @@ def _compile(model: Any, learning_rate: float) -> None:
     )
 
 
-def _model(run: _Run, num_classes: int, use_mixed: bool) -> tuple[Any, int, list[dict]]:
-    """(model, completed epochs, history): from the last checkpoint on resume, else new."""
+def _model(run: _Run, num_classes: int, use_mixed: bool) -> tuple[Any, Checkpoint | None]:
+    """(model, the checkpoint it continues): from the last checkpoint on resume, else new."""
     import keras
 
     keras.mixed_precision.set_global_policy("mixed_float16" if use_mixed else "float32")
@@ -195,7 +201,7 @@ def _model(run: _Run, num_classes: int, use_mixed: bool) -> tuple[Any, int, list
         checkpoint = latest_checkpoint(run.folder.checkpoints) if run.settings.resume else None
         with run.strategy.scope():
             if checkpoint is not None:
-                return _resumed(checkpoint)
+                return _resumed(checkpoint), checkpoint
             settings = run.settings
             model = build_model(
                 settings.model,
@@ -204,12 +210,12 @@ def _model(run: _Run, num_classes: int, use_mixed: bool) -> tuple[Any, int, list
                 weights_path=settings.weights_path,
             )
             _compile(model, settings.learning_rate)
-            return model, 0, []
+            return model, None
     finally:
         keras.mixed_precision.set_global_policy("float32")
 
 
-def _resumed(checkpoint: Checkpoint) -> tuple[Any, int, list[dict]]:
+def _resumed(checkpoint: Checkpoint) -> Any:
     """The model as it was after the checkpoint's epoch (call inside the strategy's scope)."""
     import keras
 
@@ -221,7 +227,7 @@ def _resumed(checkpoint: Checkpoint) -> tuple[Any, int, list[dict]]:
             f"The run's last checkpoint cannot be read: {error}",
             "Start a new run (the finished model.keras, if any, is still usable).",
         ) from error
-    return model, checkpoint.epoch, list(checkpoint.state.get("history", []))
+    return model
 
 
 def _fit_and_finish(
@@ -237,7 +243,7 @@ def _fit_and_finish(
     import tensorflow as tf
 
     settings = run.settings
-    model, done_epochs, history = _model(run, len(scan.class_names), use_mixed)
+    model, resumed = _model(run, len(scan.class_names), use_mixed)
     with run.strategy.scope():  # the optimizer's variables are built here: mirrored
         save_base(run.folder.checkpoints, model)
     total_epochs = settings.epochs + (settings.fine_tune_epochs if _has_backbone(model) else 0)
@@ -260,7 +266,7 @@ def _fit_and_finish(
                 "global_batch": batch * run.replicas,
                 "steps_per_epoch": steps,
                 "epochs": total_epochs,
-                "initial_epoch": done_epochs,
+                "initial_epoch": resumed.epoch if resumed else 0,
                 "train_images": len(split.train),
                 "val_images": len(split.val),
                 "classes": scan.class_names,
@@ -274,9 +280,8 @@ def _fit_and_finish(
                 data,
                 steps=steps,
                 batch=batch,
-                done_epochs=done_epochs,
+                resumed=resumed,
                 total_epochs=total_epochs,
-                history=history,
                 extra=extra,
             )
             break
@@ -288,17 +293,15 @@ def _fit_and_finish(
                     "using the GPU.",
                 ) from error
             retried, batch = True, max(1, batch // 2)
-            checkpoint = latest_checkpoint(run.folder.checkpoints)
-            done_epochs, history = 0, []
-            if checkpoint is not None:  # start again from the last completed epoch
-                done_epochs, history = checkpoint.epoch, list(checkpoint.state["history"])
+            resumed = latest_checkpoint(run.folder.checkpoints)
+            if resumed is not None:  # start again from the last completed epoch
                 with run.strategy.scope():
-                    restore(model, load_values(checkpoint))
+                    restore(model, load_values(resumed))
             run.report(
                 {
                     "event": "warning",
                     "message": f"Out of memory: retrying once with a batch of {batch} images "
-                    f"per device (from epoch {done_epochs + 1}).",
+                    f"per device (from epoch {(resumed.epoch if resumed else 0) + 1}).",
                 }
             )
             run.settings = settings = replace(settings, batch_size=batch)
@@ -328,42 +331,55 @@ def _fit_phases(
     *,
     steps: int,
     batch: int,
-    done_epochs: int,
+    resumed: Checkpoint | None,
     total_epochs: int,
-    history: list[dict],
     extra: list[Any],
 ) -> tuple[list[dict], bool]:
-    """The frozen phase, then (for backbones) the fine-tuning phase; returns (history, early)."""
+    """The frozen phase, then (for backbones) the fine-tuning phase; returns (history, early).
+
+    Each phase has its own early stopping, which a resumed run continues from the checkpoint
+    (`resumed`): a phase whose patience had already run out, or that ended exactly at the
+    checkpoint, is ended as its fit() would have ended it (best weights back), not retrained.
+    """
     settings = run.settings
     clock = RunClock(steps, batch * run.replicas, total_epochs, run.device_type)
-    state = {"batch_size": batch, "history": history}
+    saved = resumed.state if resumed else {}
+    state = {"batch_size": batch, "history": saved.get("history", []), "best": saved.get("best")}
+    best = load_best(resumed) if resumed else None
     progress = progress_callback(run.report, run.cancel, clock)
-    checkpoint = checkpoint_callback(run.folder.checkpoints, progress, state)
-    base = [progress, checkpoint, *extra]
-    base.append(_tensorboard(run.folder.logs))
-    phases = [(settings.epochs, None)]
+    tensorboard = _tensorboard(run.folder.logs)
+    phases = [(0, settings.epochs, None)]
     if total_epochs > settings.epochs:
-        phases.append((total_epochs, settings.learning_rate * FINE_TUNE_LR_FACTOR))
+        phases.append((settings.epochs, total_epochs, settings.learning_rate * FINE_TUNE_LR_FACTOR))
     stopped_early = False
-    for end_epoch, fine_tune_lr in phases:
-        if done_epochs >= end_epoch or run.cancel.cancelled or stopped_early:
+    for start, end, fine_tune_lr in phases:
+        history = state["history"]
+        if len(history) > end or run.cancel.cancelled or stopped_early:
+            continue
+        stopper = _early_stopping(settings, progress, history, start, best)
+        spent = stopper is not None and stopper.resumed.stopped
+        if len(history) == end or spent:
+            if stopper is not None:
+                stopper.restore_best(model)
+            stopped_early = spent
             continue
         if fine_tune_lr is not None:
             with run.strategy.scope():
                 unfreeze_top(model)
                 _compile(model, fine_tune_lr)
-        stopper = _early_stopping(settings)
+        checkpoint = checkpoint_callback(run.folder.checkpoints, progress, state, stopper)
+        stoppers = [] if stopper is None else [stopper]  # before the checkpoint: it asks
         _fit(
             run,
             model,
             data,
-            epochs=end_epoch,
-            initial_epoch=done_epochs,
-            callbacks=[*base, *stopper],
+            epochs=end,
+            initial_epoch=len(history),
+            callbacks=[progress, *stoppers, checkpoint, *extra, tensorboard],
         )
-        done_epochs = len(checkpoint.history)
-        stopped_early = bool(stopper and stopper[0].stopped_epoch > 0)
-    return checkpoint.history, stopped_early
+        state = checkpoint.state
+        stopped_early = stopper is not None and stopper.stopped_epoch > 0
+    return state["history"], stopped_early
 
 
 def _fit(
@@ -408,16 +424,19 @@ def _fit(
     )
 
 
-def _early_stopping(settings: TrainSettings) -> list[Any]:
+def _early_stopping(
+    settings: TrainSettings,
+    progress: Any,
+    history: list[dict],
+    first_epoch: int,
+    best: tuple[int, list[Any]] | None,
+) -> Any | None:
+    """The phase's early stopping (None when off), continuing its epochs in `history`."""
     if not settings.early_stopping:
-        return []
-    import keras
-
-    return [
-        keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=settings.patience, restore_best_weights=True
-        )
-    ]
+        return None
+    return early_stopping_callback(
+        progress, settings.patience, history[first_epoch:], first_epoch, best
+    )
 
 
 def _tensorboard(logs: Path) -> Any:
