@@ -130,3 +130,22 @@ def test_the_sample_digits_turn_the_mirror_off(make_window, qtbot):
     qtbot.waitUntil(lambda: window.state.scan is not None and data.job is None, timeout=60_000)
     assert not data.flip.isChecked() and data.augment.isChecked()
     assert window.page("train").settings().flip is False
+
+
+def test_another_folder_after_the_sample_gets_the_users_mirror_back(make_window, qtbot, tmp_path):
+    """The digits switch the mirror off for themselves only; a choice the user made while on
+    the sample set is kept."""
+    root = make_class_folder(tmp_path / "photos", {"cats": 3, "dogs": 3})
+    window = make_window()
+    data = window.page("data")
+    sample = window.findChild(QPushButton, "useSampleButton")
+    qtbot.mouseClick(sample, Qt.MouseButton.LeftButton)
+    assert not data.flip.isChecked()
+    data.scan(str(root))
+    assert data.flip.isChecked()
+    qtbot.mouseClick(sample, Qt.MouseButton.LeftButton)
+    data.flip.click()  # the user ticks it (a real click: `clicked` is emitted) ...
+    data.flip.click()  # ... and unticks it again: now "off" is their own choice
+    data.scan(str(root))
+    assert not data.flip.isChecked()
+    qtbot.waitUntil(lambda: data.job is None, timeout=60_000)

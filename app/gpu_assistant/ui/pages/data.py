@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 )
 
 from gpu_assistant.data.cache import estimate_cache_bytes
+from gpu_assistant.data.sample import sample_data_dir
 from gpu_assistant.jobs import CancelToken, Report
 from gpu_assistant.ui.state import AppState, training_blocker
 from gpu_assistant.ui.thumbnails import THUMB_PX, load_thumbnail
@@ -90,6 +91,9 @@ class DataPage(Page):
         )
         self.state = state
         self.job: Job | None = None
+        # The user's mirror setting while the sample digits have it switched off: given back
+        # when another folder is chosen, unless the user sets the mirror themselves meanwhile.
+        self._mirror_before_sample: bool | None = None
 
         drop = DropArea()
         drop.dropped.connect(lambda paths: self.scan(str(paths[0])))
@@ -184,6 +188,7 @@ class DataPage(Page):
         self.flip.setChecked(bool(options["flip"]))
         self.flip.setEnabled(self.augment.isChecked())
         self.augment.toggled.connect(self.flip.setEnabled)
+        self.flip.clicked.connect(self._forget_mirror_before_sample)
         augmentation = QVBoxLayout()
         augmentation.setContentsMargins(0, 0, 0, 0)
         for widget in (self.augment, self.flip, wrap_label(FLIP_HINT, "flipHint")):
@@ -243,10 +248,18 @@ class DataPage(Page):
             self.scan(folder)
 
     def use_sample(self) -> None:
-        from gpu_assistant.data.sample import sample_data_dir
-
+        if self._mirror_before_sample is None:
+            self._mirror_before_sample = self.flip.isChecked()
         self.flip.setChecked(False)  # handwritten digits: a mirrored 2 is not a 2
         self.scan(str(sample_data_dir()))
+
+    def _forget_mirror_before_sample(self) -> None:
+        self._mirror_before_sample = None
+
+    def _restore_mirror_after_sample(self, folder: str) -> None:
+        if self._mirror_before_sample is not None and Path(folder) != sample_data_dir():
+            self.flip.setChecked(self._mirror_before_sample)
+            self._mirror_before_sample = None
 
     def cancel_scan(self) -> None:
         if self.job is not None:
@@ -261,6 +274,7 @@ class DataPage(Page):
             return
         if self.job is not None:
             self.job.cancel()
+        self._restore_mirror_after_sample(folder)
         self.path_edit.setText(folder)
         self.summary.setText(f"Scanning {folder}…")
         self.progress.setRange(0, 0)
