@@ -133,8 +133,7 @@ def _decoded(records: list[ImageRecord], image_size: int) -> tf.data.Dataset:
     paths = tf.constant([str(r.path) for r in records], dtype=tf.string)
     labels = tf.constant([r.label for r in records], dtype=tf.int32)
     groups = [
-        decode_group(r.format, r.width, r.height, r.needs_conversion, image_size)
-        for r in records
+        decode_group(r.format, r.width, r.height, r.needs_conversion, image_size) for r in records
     ]
     # Usually one decoder and one resize direction serve every file (a folder of similar
     # photos): then they are fixed in the graph instead of chosen per image.
