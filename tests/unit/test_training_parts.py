@@ -112,6 +112,14 @@ def test_cluster_spec_from_settings_or_tf_config(monkeypatch: pytest.MonkeyPatch
         cluster_spec(plain)
 
 
+def _checkpoint_folder(tmp_path: Path) -> Path:
+    """A checkpoint folder with its architecture file, as `save_base` leaves it."""
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    (folder / "base.keras").write_bytes(b"architecture")
+    return folder
+
+
 def _values(fill: float) -> dict[str, list[np.ndarray]]:
     return {"model": [np.full((2, 3), fill)], "optimizer": [np.array(fill), np.ones(4) * fill]}
 
@@ -119,9 +127,7 @@ def _values(fill: float) -> dict[str, list[np.ndarray]]:
 def test_a_crash_while_saving_keeps_the_previous_checkpoint(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    folder = tmp_path / "checkpoints"
-    (folder / "base.keras").parent.mkdir()
-    (folder / "base.keras").write_bytes(b"architecture")
+    folder = _checkpoint_folder(tmp_path)
     save_checkpoint(folder, _values(1.0), 1, {"history": [{"loss": 1.0}]})
 
     def dies_midway(handle, **arrays) -> None:
@@ -151,9 +157,7 @@ def test_a_crash_while_saving_keeps_the_previous_checkpoint(
 def test_the_best_epoch_is_kept_beside_the_last_until_a_better_one_is_committed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    folder = tmp_path / "checkpoints"
-    (folder / "base.keras").parent.mkdir()
-    (folder / "base.keras").write_bytes(b"architecture")
+    folder = _checkpoint_folder(tmp_path)
     for epoch, best in [(1, 1), (2, 2), (3, 2), (4, 2)]:
         save_checkpoint(folder, _values(float(epoch)), epoch, {"best": best})
     assert sorted(p.name for p in folder.glob("*.npz")) == ["epoch-0002.npz", "epoch-0004.npz"]
