@@ -85,7 +85,7 @@ def test_short_run_on_the_sample_data_learns(tmp_path: Path) -> None:
     assert list((out / "logs").rglob("events.out.tfevents.*"))
     assert latest_checkpoint(out / "checkpoints") is not None
     evaluation = json.loads((out / "evaluation.json").read_text())
-    assert evaluation["class_names"] == ["one", "three", "two", "zero"]
+    assert evaluation["class_names"] == ["0", "1", "2", "3"]
     assert sum(map(sum, evaluation["confusion_matrix"])) == start["val_images"]
     assert evaluation["accuracy"] == done["metrics"]["model_val_accuracy"]
     val_files = set(json.loads((out / "split.json").read_text())["val"])

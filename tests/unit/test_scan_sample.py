@@ -9,10 +9,10 @@ from gpu_assistant.data.scan import scan_folder
 def test_sample_set_scans_clean_with_four_balanced_classes() -> None:
     result = scan_folder(sample_data_dir())
     assert {c.name: c.count for c in result.classes} == {
-        "one": 182,
-        "three": 183,
-        "two": 177,
-        "zero": 178,
+        "0": 178,
+        "1": 182,
+        "2": 177,
+        "3": 183,
     }
     assert (result.skipped, result.problems, result.warnings) == ([], [], [])
     assert {(r.width, r.height, r.needs_conversion) for r in result.records} == {(32, 32, False)}
