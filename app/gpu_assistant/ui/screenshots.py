@@ -128,7 +128,7 @@ def _drive_and_grab(window: Any, out_dir: Path, suffix: str) -> list[Path]:
     data.image_size.setValue(64)
     data.use_sample()
     _wait(lambda: window.state.scan is not None and data.job is None, 120)
-    train.epochs.setValue(3)
+    train.epochs.setValue(6)  # long enough for batch norm's moving statistics to settle
     train.start()
     _wait(lambda: bool(results.evaluation), 600)
     results.show_cell(*_worst_cell(results.evaluation["confusion_matrix"]))
