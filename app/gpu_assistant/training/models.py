@@ -102,7 +102,11 @@ def _small_cnn_features(keras: Any, x: Any) -> Any:
     layers = keras.layers
     for filters in (32, 64, 128, 256):
         x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
-        x = layers.BatchNormalization(momentum=0.9)(x)  # small data: stats settle fast
+        # Moving statistics that follow the last few batches: with tens of steps an epoch
+        # (small data) 0.9 left them behind the fast-changing weights, and validation
+        # accuracy sat at chance for the first epochs on the sample set (0.25-0.53 after
+        # epoch 1 over four seeds; 0.80-0.95 with 0.7, and fewer dips later).
+        x = layers.BatchNormalization(momentum=0.7)(x)
         x = layers.Activation("relu")(x)
         x = layers.MaxPooling2D()(x)
     return layers.GlobalAveragePooling2D()(x)
