@@ -110,8 +110,9 @@ def child(kind: str, folder: Path, size: int, batch: int, epochs: int) -> dict:
     result: dict = {"kind": kind}
     rss_before = _rss_bytes()
     if kind == "app":
-        from gpu_assistant.data.pipeline import PipelineOptions, build_datasets
+        from gpu_assistant.data.pipeline import build_datasets
         from gpu_assistant.data.scan import scan_folder
+        from gpu_assistant.data.split import PipelineOptions
 
         start = time.perf_counter()
         scan = scan_folder(folder)

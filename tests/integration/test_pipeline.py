@@ -13,15 +13,10 @@ from PIL import Image
 
 from data_factory import make_class_folder, make_messy_folder, write_image
 from gpu_assistant.data.images import load_for_model, resize_square
-from gpu_assistant.data.pipeline import (
-    PipelineOptions,
-    build_datasets,
-    preview_batches,
-    split_records,
-    stable_order,
-)
+from gpu_assistant.data.pipeline import build_datasets, preview_batches
 from gpu_assistant.data.sample import sample_data_dir
 from gpu_assistant.data.scan import scan_folder
+from gpu_assistant.data.split import PipelineOptions, split_records, stable_order
 from gpu_assistant.jobs import Cancelled, CancelToken, UserError
 
 pytestmark = pytest.mark.tf

@@ -10,8 +10,8 @@ import pytest
 
 from data_factory import make_class_folder
 from gpu_assistant.data import cache
-from gpu_assistant.data.pipeline import PipelineOptions, Split, split_records
 from gpu_assistant.data.scan import scan_folder
+from gpu_assistant.data.split import PipelineOptions, Split, split_records
 
 
 @pytest.fixture

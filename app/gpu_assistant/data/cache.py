@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING
 from gpu_assistant import paths
 
 if TYPE_CHECKING:
-    from gpu_assistant.data.pipeline import PipelineOptions, Split
     from gpu_assistant.data.scan import ScanResult
+    from gpu_assistant.data.split import PipelineOptions, Split
 
 MEMORY_SHARE = 0.25  # the in-memory cache may take this share of the RAM free now
 CACHE_FORMAT = "uint8-squash-v1"  # change when the cached pixels would differ

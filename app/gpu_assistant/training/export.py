@@ -141,8 +141,9 @@ def _validation_arrays(run_dir: Path) -> tuple[np.ndarray, np.ndarray] | None:
     """The run's validation images (uint8) and labels, or None outside a complete run folder."""
     import numpy as np
 
-    from gpu_assistant.data.pipeline import PipelineOptions, build_datasets
+    from gpu_assistant.data.pipeline import build_datasets
     from gpu_assistant.data.scan import scan_folder
+    from gpu_assistant.data.split import PipelineOptions
 
     folder = RunFolder(run_dir)
     if not (folder.settings.is_file() and folder.split.is_file()):

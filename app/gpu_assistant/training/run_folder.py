@@ -107,7 +107,7 @@ def save_split(path: Path, split: Any, root: Path) -> None:
 
 def load_split(path: Path, scan: Any) -> Any:
     """The split saved by the first run, matched to today's scan (vanished files drop out)."""
-    from gpu_assistant.data.pipeline import Split
+    from gpu_assistant.data.split import Split
 
     saved = json.loads(path.read_text(encoding="utf-8"))
     by_key = {r.relative_key(scan.root): r for r in scan.records}

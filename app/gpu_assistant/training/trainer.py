@@ -142,8 +142,8 @@ def _train(
 def _scan_and_split(
     settings: TrainSettings, folder: RunFolder, report: Report, cancel: CancelToken
 ) -> tuple[Any, Any]:
-    from gpu_assistant.data.pipeline import split_records
     from gpu_assistant.data.scan import scan_folder
+    from gpu_assistant.data.split import split_records
 
     scan = scan_folder(settings.data_dir, report=_scan_events(report), cancel=cancel)
     if settings.resume and folder.split.is_file():
@@ -167,7 +167,8 @@ def _scan_events(report: Report) -> Report:
 
 
 def _datasets(run: _Run, scan: Any, split: Any, per_replica_batch: int) -> Any:
-    from gpu_assistant.data.pipeline import PipelineOptions, build_datasets
+    from gpu_assistant.data.pipeline import build_datasets
+    from gpu_assistant.data.split import PipelineOptions
 
     settings = run.settings
     options = PipelineOptions(
@@ -456,7 +457,7 @@ def _finish(
     stopped_early: bool,
 ) -> TrainResult:
     """Save the model (also when cancelled: keep what was learned), metrics and evaluation."""
-    from gpu_assistant.data.pipeline import stable_order
+    from gpu_assistant.data.split import stable_order
 
     folder = run.folder
     save_model(model, folder.model)
