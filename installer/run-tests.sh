@@ -14,6 +14,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e ".[test]"
-.venv/bin/python -m ruff check app tests benchmarks
+.venv/bin/python -m ruff check app tests benchmarks installer
+.venv/bin/lint-imports  # the layers of docs/architecture.md ([tool.importlinter] in pyproject.toml)
 export QT_QPA_PLATFORM=offscreen
 exec .venv/bin/python -m pytest "$@"

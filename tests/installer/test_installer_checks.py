@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from gpu_assistant_setup import SetupError, checks, environment, main, shortcuts
 from gpu_assistant_setup.layout import layout_for
 from gpu_assistant_setup.manifest import Manifest

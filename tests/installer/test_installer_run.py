@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from installer_helpers import (
     CHECKOUT,
     check_desktop_entry,
