@@ -66,6 +66,13 @@ def _edit(folder, name, change):
         ("tensorflow.json", lambda d: d["releases"].reverse(), "newest first"),
         ("tensorflow.json", lambda d: d["releases"][0].pop("cuda"), "missing or wrong field"),
         ("gpus.json", lambda d: d["gpus"][0].update(compute_capability="x"), "not a version"),
+        ("gpus.json", lambda d: d["other_gpus"]["vendors"][0].update(pattern="("), "bad or"),
+        ("gpus.json", lambda d: d["other_gpus"]["vendors"][1].update(sources=[]), "no source"),
+        (
+            "tensorflow.json",
+            lambda d: d["platforms"]["macos"]["gpu_route"].update(python_text="{pyhton}"),
+            "unknown placeholder",
+        ),
     ],
 )
 def test_bad_data_is_rejected_naming_the_row(tmp_path, name, change, words):

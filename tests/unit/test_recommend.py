@@ -194,6 +194,55 @@ def test_glibc_too_old_for_2_21_falls_back_to_2_20():
     ]
 
 
+def test_glibc_that_holds_back_2_21_is_explained_and_caps_the_cpu_build_too():
+    """CentOS 7 (glibc 2.17): TF 2.21's wheels need glibc 2.27, so 2.20 for the GPU and the
+    CPU alike, and the answer says why (pip would pick 2.20 silently)."""
+    rec = answer("linux", "3.11", "550.54.14", RTX3090, glibc="2.17")
+    assert rec.tensorflow == "2.20.0"
+    held = next(w for w in rec.warnings if w.id == "glibc_holds_back")
+    assert "2.17" in held.message and "2.21.0" in held.message and "2.27" in held.message
+    assert rec.cpu_fallback["package"] == "tensorflow==2.20.0"
+    blocked = answer("linux", "3.11", "550.54.14", RTX3090, glibc="2.12")
+    assert "glibc 2.17 is enough for TensorFlow 2.20.0" in blocked.blockers[0].fix
+    assert blocked.cpu_fallback["package"] is None
+    assert "glibc 2.12" in blocked.cpu_fallback["note"]
+    assert "glibc_holds_back" not in ids(answer("linux", "3.11", "550.54.14", RTX3090).warnings)
+
+
+def test_macos_names_the_apple_gpu_route_for_the_python_at_hand():
+    fits = answer("macos", "3.12", None).blockers[0].fix
+    assert "tensorflow-metal" in fits and "3.12 (this is" not in fits
+    too_new = answer("macos", "3.13", None).blockers[0].fix
+    assert "only for Python 3.9–3.12 (this is Python 3.13)" in too_new
+    assert "use Python 3.12" in too_new
+
+
+@pytest.mark.parametrize(
+    ("name", "vendor", "metal"),
+    [
+        ("Apple M2", "Apple", True),
+        ("M3 Max", "Apple", True),
+        ("AMD Radeon RX 7900 XTX", "AMD", False),
+        ("Intel Arc A770", "Intel", False),
+    ],
+)
+def test_a_gpu_of_another_maker_is_explained_not_refused(name, vendor, metal):
+    query = query_from_system(probe(FakeNVML.single()), os="linux", gpu_name=name)
+    assert (query.gpus, query.other_gpu) == ([], name)
+    rec = recommend(query)
+    assert ids(rec.blockers) == ["not_nvidia_gpu"]
+    assert f"{name} is an {vendor} GPU, not an NVIDIA one" in rec.blockers[0].message
+    assert ("tensorflow-metal" in rec.blockers[0].fix) is metal
+    mac = recommend(query_from_system(probe(FakeNVML.single()), os="macos", gpu_name=name))
+    assert ids(mac.blockers) == ["macos_no_cuda"]
+
+
+def test_nvidia_names_win_over_the_other_makers_patterns():
+    assert lookup_compute_capability("Tesla M40") is not None
+    query = query_from_system(probe(FakeNVML.single()), os="linux", gpu_name="Tesla M40")
+    assert query.other_gpu == "" and query.gpus[0].name == "Tesla M40"
+
+
 def test_wsl2_warns_about_the_driver_inside_linux_and_old_gpus():
     rec = answer("wsl2", "3.12", "560.94", ("GeForce GTX 970", "5.2"))
     assert rec.tensorflow == "2.16.2"
@@ -317,6 +366,7 @@ def test_flags_replace_detected_values():
     assert (query.os, query.python, query.driver) == ("wsl2", "3.12", "528.33")
     assert [(g.name, g.compute_capability) for g in query.gpus] == [("Tesla T4", "7.5")]
     assert query.glibc is None  # not this machine any more
+    assert query_from_system(info, os="linux", glibc="2.17").glibc == "2.17"
     cc_only = query_from_system(info, compute_capability="6.1")
     assert cc_only.gpus[0].compute_capability == "6.1"
 
@@ -330,6 +380,7 @@ def test_flags_replace_detected_values():
         {"driver": "latest"},
         {"compute_capability": "86"},
         {"gpu_name": "Voodoo 5 5500"},
+        {"glibc": "centos7"},
     ],
 )
 def test_bad_flags_are_user_errors(flags):

@@ -38,6 +38,23 @@ def test_blocked_machine_exits_1_with_blockers(capsys):
     assert json.loads(out)["blockers"][0]["id"] == "macos_no_cuda"
 
 
+def test_an_apple_gpu_on_macos_is_explained_with_exit_1(capsys):
+    code, out, _ = run(capsys, "--os", "macos", "--gpu-name", "Apple M2", "--python", "3.13")
+    assert code == 1
+    assert "macOS has no NVIDIA CUDA" in out and "tensorflow-metal" in out
+    assert "use Python 3.12 for the Apple GPU route" in out
+
+
+def test_glibc_flag_describes_a_centos_7_server(capsys):
+    code, out, _ = run(
+        capsys, "--os", "linux", "--python", "3.11", "--gpu-name", "Tesla V100",
+        "--driver", "550.54.14", "--glibc", "2.17", "--json",
+    )  # fmt: skip
+    data = json.loads(out)
+    assert code == 0 and data["tensorflow"] == "2.20.0"
+    assert "glibc_holds_back" in [w["id"] for w in data["warnings"]]
+
+
 def test_text_report_reads_well(capsys):
     code, out, _ = run(capsys, "--os", "linux", "--python", "3.11", "--compute-capability", "12.0")
     assert code == 1
@@ -58,6 +75,7 @@ def test_this_machine_without_flags_answers(capsys):
         ["--compute-capability", "eighty"],
         ["--gpu-name", "Voodoo 5 5500"],
         ["--driver", "new"],
+        ["--glibc", "new"],
         ["--frobnicate"],
     ],
 )

@@ -28,6 +28,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--compute-capability", metavar="X.Y", help="CUDA compute capability, e.g. 8.6"
     )
     parser.add_argument("--driver", metavar="VERSION", help="NVIDIA driver, e.g. 535.104.05")
+    parser.add_argument(
+        "--glibc",
+        metavar="X.Y",
+        help="the Linux machine's glibc (`ldd --version`), e.g. 2.17 on CentOS 7",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=run)
 
@@ -43,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
         gpu_name=args.gpu_name,
         compute_capability=args.compute_capability,
         driver=args.driver,
+        glibc=args.glibc,
     )
     result = recommend(query)
     if args.json:

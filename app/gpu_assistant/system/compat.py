@@ -33,6 +33,14 @@ def parse_version(text: str) -> Version:
     return tuple(int(part) for part in text.split("."))
 
 
+def release_part(text: str) -> Version:
+    """The leading dotted digits of a version someone else wrote, for comparisons: (2, 17, 0)
+    from "2.17.0rc1", (2, 21, 0) from "2.21.0.dev2025", (8, 6) from "8.6"; (0,) when there are
+    none (NVML's "N/A"). `parse_version` is the strict form, for the shipped data."""
+    match = re.match(r"\d+(\.\d+)*", text.strip())
+    return parse_version(match.group(0)) if match else (0,)
+
+
 def version_at_least(version: str, floor: str) -> bool:
     return parse_version(version) >= parse_version(floor)
 
@@ -86,6 +94,37 @@ class GpuModel:
 
 
 @dataclass(frozen=True)
+class OtherGpu:
+    """A GPU maker other than NVIDIA, recognised by name (there is no CUDA for it)."""
+
+    vendor: str  # with its article, for the message: "an Apple"
+    pattern: re.Pattern[str]
+    mac_only: bool  # only in Macs: the answer names Apple's tensorflow-metal route
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AppleRoute:
+    """tensorflow-metal: how TensorFlow uses an Apple-silicon or AMD GPU on macOS."""
+
+    package: str
+    version: str
+    python_min: str
+    python_max: str
+    texts: dict[str, str]  # text, python_text, nvidia_text (str.format templates)
+    fields: dict[str, str]  # every plain value of the row, for the templates
+
+    def advice(self, python: str) -> str:
+        """The route for this Python, or which Python it needs."""
+        low, high = parse_version(self.python_min), parse_version(self.python_max)
+        parts = [self.texts["text"]]
+        if not low <= release_part(python)[:2] <= high:
+            parts.append(self.texts["python_text"])
+        parts.append(self.texts["nvidia_text"])
+        return " ".join(parts).format(**self.fields, python=python)
+
+
+@dataclass(frozen=True)
 class Knowledge:
     releases: tuple[Release, ...]  # newest first
     traps: tuple[Trap, ...]
@@ -97,6 +136,13 @@ class Knowledge:
     gpus: tuple[GpuModel, ...]
     architectures: tuple[tuple[str, str], ...]  # (min_cc, name), ascending
     sources: dict[str, dict[str, Any]]
+    other_gpus: tuple[OtherGpu, ...]
+    not_nvidia: dict[str, str]  # message, fix templates
+    apple_route: AppleRoute
+
+    def other_gpu(self, name: str) -> OtherGpu | None:
+        """The non-NVIDIA maker a GPU name belongs to, if it is a known one."""
+        return next((g for g in self.other_gpus if g.pattern.search(name.strip())), None)
 
     def architecture_of(self, cc: str) -> str:
         name = "unknown architecture"
@@ -147,6 +193,7 @@ def load_knowledge(folder: Path | None = None) -> Knowledge:
         for row in gpus["gpus"]
     )
     checker.sources({"sources": gpus["architectures_sources"]}, "architectures")
+    other = gpus["other_gpus"]
     return Knowledge(
         releases=releases,
         traps=traps,
@@ -158,6 +205,9 @@ def load_knowledge(folder: Path | None = None) -> Knowledge:
         gpus=models,
         architectures=tuple((a["min_cc"], a["name"]) for a in gpus["architectures"]),
         sources=sources,
+        other_gpus=tuple(_other_gpu(row, checker) for row in other["vendors"]),
+        not_nvidia={"message": other["message"], "fix": other["fix"]},
+        apple_route=_apple_route(tf["platforms"]["macos"]["gpu_route"], checker),
     )
 
 
@@ -189,6 +239,35 @@ class _Checker:
         if unknown:
             raise CompatDataError(f"{where}: unknown source id(s) {unknown}")
         return tuple(ids)
+
+
+def _other_gpu(row: dict[str, Any], check: _Checker) -> OtherGpu:
+    where = f"other GPU {row.get('vendor')}"
+    try:
+        pattern = re.compile(row["pattern"], re.IGNORECASE)
+    except (KeyError, re.error) as error:
+        raise CompatDataError(f"{where}: bad or missing pattern ({error})") from error
+    return OtherGpu(row["vendor"], pattern, bool(row["mac_only"]), check.sources(row, where))
+
+
+def _apple_route(row: dict[str, Any], check: _Checker) -> AppleRoute:
+    where = "platforms.macos.gpu_route"
+    check.sources(row, where)
+    fields = {k: v for k, v in row.items() if isinstance(v, str) and not k.endswith("text")}
+    route = AppleRoute(
+        package=row["package"],
+        version=check.version(row["version"], where),
+        python_min=check.version(row["python_min"], where),
+        python_max=check.version(row["python_max"], where),
+        texts={k: row[k] for k in ("text", "python_text", "nvidia_text")},
+        fields=fields,
+    )
+    try:  # every placeholder must be filled now, not when a user on a Mac asks
+        route.advice(route.python_max)
+        route.advice("3.99")
+    except (KeyError, IndexError) as error:
+        raise CompatDataError(f"{where}: unknown placeholder {error}") from error
+    return route
 
 
 def _release(row: dict[str, Any], check: _Checker) -> Release:

@@ -8,13 +8,13 @@ a Markdown block to paste into a forum post or bug report (like PyTorch's collec
 from __future__ import annotations
 
 import dataclasses
-import re
 import sys
 from dataclasses import dataclass
 from typing import Any
 
 from gpu_assistant import __version__
 from gpu_assistant.jobs import CancelToken, Report, ignore
+from gpu_assistant.system.compat import release_part
 from gpu_assistant.system.hardware import NVML_OK, SystemInfo, probe
 from gpu_assistant.system.recommend import Recommendation, query_from_system, recommend
 from gpu_assistant.system.verify import FAIL, PASS, WARN, Check, VerifyResult
@@ -247,8 +247,9 @@ def _installed_check(info: SystemInfo, rec: Recommendation) -> Check:
 
 
 def _acceptable(version: str, rec: Recommendation) -> bool:
-    minor = ".".join(re.findall(r"\d+", version)[:2])
-    return any(v.startswith(minor + ".") for v in rec.acceptable_versions)
+    """The installed TensorFlow is of a minor line the recommendation accepts."""
+    minor = release_part(version)[:2]
+    return any(release_part(v)[:2] == minor for v in rec.acceptable_versions)
 
 
 def _predicted_ready(info: SystemInfo, rec: Recommendation) -> bool:

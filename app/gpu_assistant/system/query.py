@@ -36,6 +36,7 @@ class Query:
     arch: str = "x86_64"
     installed: dict[str, str] = field(default_factory=dict)
     gpu_problem: str = ""  # why there are no GPUs (the probe's message), shown as the blocker
+    other_gpu: str = ""  # a described GPU that is not NVIDIA's ("Apple M2"): no CUDA at all
 
 
 def query_from_system(
@@ -46,6 +47,7 @@ def query_from_system(
     gpu_name: str | None = None,
     compute_capability: str | None = None,
     driver: str | None = None,
+    glibc: str | None = None,
 ) -> Query:
     """The detected system with the user's overrides applied; bad values raise UserError."""
     query = Query(
@@ -73,10 +75,21 @@ def query_from_system(
         query.python = ".".join(python.strip().split(".")[:2])
     if driver is not None:
         query.driver = _checked(driver, "--driver", "e.g. --driver 535.104.05")
+    if glibc is not None:
+        query.glibc = _checked(glibc, "--glibc", "e.g. --glibc 2.17 (`ldd --version` says it)")
     if gpu_name is not None or compute_capability is not None:
-        query.gpus = [_gpu_from_flags(gpu_name, compute_capability)]
         query.gpu_problem = ""
+        if compute_capability is None and gpu_name is not None and _not_nvidia(gpu_name):
+            query.gpus, query.other_gpu = [], gpu_name
+        else:
+            query.gpus = [_gpu_from_flags(gpu_name, compute_capability)]
     return query
+
+
+def _not_nvidia(name: str) -> bool:
+    """A name that is no NVIDIA GPU we know and matches another maker's (an "Apple M2")."""
+    knowledge = load_knowledge()
+    return lookup_compute_capability(name, knowledge) is None and bool(knowledge.other_gpu(name))
 
 
 def lookup_compute_capability(name: str, knowledge: Knowledge | None = None) -> str | None:

@@ -20,6 +20,7 @@ from gpu_assistant.system.compat import (
     Trap,
     load_knowledge,
     parse_version,
+    release_part,
     version_at_least,
 )
 from gpu_assistant.system.hardware import Note
@@ -135,13 +136,20 @@ def _system_blocker(query: Query, k: Knowledge) -> Blocker | None:
     """What rules out every GPU before looking at any: the OS, or no GPU at all."""
     if query.os == "macos":
         platform = k.platforms["macos"]
-        return Blocker("macos_no_cuda", platform["message"], platform["fix"])
+        return Blocker("macos_no_cuda", platform["message"], k.apple_route.advice(query.python))
     if query.os not in OSES:
         return Blocker(
             "unsupported_os",
             f"TensorFlow has no NVIDIA GPU builds for {query.os}.",
             "Use Linux or Windows with WSL2.",
         )
+    other = k.other_gpu(query.other_gpu) if query.other_gpu else None
+    if other is not None:
+        fix = k.not_nvidia["fix"]
+        if other.mac_only:
+            fix += " " + k.apple_route.advice(query.python)
+        message = k.not_nvidia["message"].format(name=query.other_gpu, vendor=other.vendor)
+        return Blocker("not_nvidia_gpu", message, fix)
     if not query.gpus:
         return Blocker(
             "no_nvidia_gpu",
@@ -180,14 +188,19 @@ def _gate_failures(release: Release, gpu: GpuSpec, query: Query, k: Knowledge) -
     cc = parse_version(gpu.compute_capability)
     if cc < parse_version(release.min_cc) or cc >= parse_version(k.unsupported_from_cc):
         failed.append("cc")
-    linux = query.os in ("linux", "wsl2")
-    if linux and query.glibc and not version_at_least(query.glibc, release.glibc_min):
+    if not _glibc_fits(release, query):
         failed.append("glibc")
     if query.driver and not version_at_least(
         query.driver, _required_driver(release, gpu, query, k)
     ):
         failed.append("driver")
     return failed
+
+
+def _glibc_fits(release: Release, query: Query) -> bool:
+    """The release's Linux wheels (manylinux) load with this glibc; unknown glibc passes."""
+    linux = query.os in ("linux", "wsl2")
+    return not (linux and query.glibc and not version_at_least(query.glibc, release.glibc_min))
 
 
 def _required_driver(release: Release, gpu: GpuSpec, query: Query, k: Knowledge) -> str:
@@ -239,12 +252,12 @@ def _blockers(
                     "TensorFlow release notes for Blackwell support.",
                 )
             ]
-        lowest = min((r.min_cc for r in k.releases), key=parse_version)
+        oldest_cc = min((r.min_cc for r in k.releases), key=parse_version)
         return [
             Blocker(
                 "gpu_too_old",
                 f"{label} is older than any TensorFlow release supports "
-                f"(the oldest builds need compute capability {lowest}).",
+                f"(the oldest builds need compute capability {oldest_cc}).",
                 "Use the CPU build, or a newer NVIDIA GPU.",
             )
         ]
@@ -257,6 +270,14 @@ def _blockers(
     ]
     if alternatives and blockers:
         blockers[-1].fix += " Or: " + alternatives[0]
+    glibc_only = [r for r in candidates if failures[r.version] == ["glibc"]]
+    if glibc_only and "glibc" in failures[best.version]:
+        lowest = min(glibc_only, key=lambda r: parse_version(r.glibc_min))
+        if lowest.glibc_min != best.glibc_min:
+            blocker = next(b for b in blockers if b.id == "glibc_too_old")
+            blocker.fix += (
+                f" (glibc {lowest.glibc_min} is enough for TensorFlow {lowest.latest_patch}.)"
+            )
     driver_only = [r for r in candidates if failures[r.version] == ["driver"]]
     if driver_only and "driver" in failures[best.version]:
         lowest = min(driver_only, key=lambda r: parse_version(_required_driver(r, gpu, query, k)))
@@ -424,6 +445,20 @@ def _release_warnings(
         unlocked = _driver_upgrade(chosen, used, query, k)
         if unlocked:
             warnings.append(unlocked)
+    newer = [r for r in k.releases if parse_version(r.version) > parse_version(chosen.version)]
+    held_back = [r for r in newer if not _glibc_fits(r, query)]
+    if held_back:
+        warnings.append(
+            Note(
+                "glibc_holds_back",
+                f"This Linux has glibc {query.glibc}; TensorFlow {held_back[0].latest_patch} "
+                f"needs {held_back[0].glibc_min} or newer (its manylinux wheels), so "
+                f"{chosen.latest_patch} is the newest that fits (pip picks it too, without "
+                "saying why).",
+                f"For TensorFlow {held_back[0].latest_patch}, use a Linux with glibc "
+                f"{held_back[0].glibc_min} or newer (e.g. in a container).",
+            )
+        )
     ranges = _trap(k, "and_cuda_ranges")
     if ranges and chosen.and_cuda_style == "ranges" and query.os in ("linux", "wsl2"):
         warnings.append(Note(ranges.id, ranges.message))
@@ -496,7 +531,7 @@ def _trap_applies(when: dict[str, str], query: Query) -> bool:
         return (
             query.os == when.get("os")
             and installed is not None
-            and _release_part(installed) >= parse_version(when["installed_from"])
+            and release_part(installed) >= parse_version(when["installed_from"])
         )
     return False
 
@@ -504,12 +539,12 @@ def _trap_applies(when: dict[str, str], query: Query) -> bool:
 def _cpu_fallback(query: Query, k: Knowledge) -> dict[str, Any]:
     macos = query.os == "macos"
     for release in k.releases:
-        if release.supports_python(query.python, macos=macos):
+        if release.supports_python(query.python, macos=macos) and _glibc_fits(release, query):
             package = f"tensorflow=={release.latest_patch}"
             argv = ["-m", "pip", "install", package]
             note = "Runs on the CPU only: slower, but it works everywhere."
             if macos:
-                note = k.platforms["macos"]["fix"]
+                note = k.apple_route.advice(query.python)
             return {
                 "package": package,
                 "install_command": _display(["python", *argv]),
@@ -517,13 +552,17 @@ def _cpu_fallback(query: Query, k: Knowledge) -> dict[str, Any]:
                 "note": note,
             }
     newest = k.releases[0]
-    return {
-        "package": None,
-        "install_command": None,
-        "install_argv": None,
-        "note": f"No stable TensorFlow supports Python {query.python}; use Python "
-        f"{newest.python_max} (TensorFlow {newest.latest_patch}).",
-    }
+    note = (
+        f"No stable TensorFlow supports Python {query.python}; use Python "
+        f"{newest.python_max} (TensorFlow {newest.latest_patch})."
+    )
+    if any(r.supports_python(query.python, macos=macos) for r in k.releases):
+        oldest = min(k.releases, key=lambda r: parse_version(r.glibc_min))
+        note = (
+            f"No TensorFlow wheel loads with glibc {query.glibc}; TensorFlow "
+            f"{oldest.latest_patch} needs glibc {oldest.glibc_min} or newer."
+        )
+    return {"package": None, "install_command": None, "install_argv": None, "note": note}
 
 
 # -- small helpers ----------------------------------------------------------------------------
@@ -531,12 +570,6 @@ def _cpu_fallback(query: Query, k: Knowledge) -> dict[str, Any]:
 
 def _trap(k: Knowledge, trap_id: str) -> Trap | None:
     return next((t for t in k.traps if t.id == trap_id), None)
-
-
-def _release_part(version: str) -> tuple[int, ...]:
-    """(2, 16, 1) from "2.16.1", "2.17.0rc1" or "2.21.0.dev2025" (pre-release tags dropped)."""
-    match = re.match(r"\d+(\.\d+)*", version)
-    return parse_version(match.group(0)) if match else (0,)
 
 
 def _dedupe(blockers: list[Blocker]) -> list[Blocker]:

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from gpu_assistant.jobs import CancelToken, Report
+from gpu_assistant.system.compat import release_part
 from gpu_assistant.training.distribute import MIN_MIXED_PRECISION_CC
 from gpu_assistant.training.models import MODELS
 from gpu_assistant.ui.monitor import monitor_job
@@ -44,14 +45,6 @@ def _train_job(settings: Any) -> Any:
         return train_in_child(settings, report, cancel)
 
     return job
-
-
-def _cc(value: str) -> tuple[int, ...]:
-    """(8, 6) from "8.6"; (0,) when NVML could not tell."""
-    try:
-        return tuple(int(part) for part in value.split("."))
-    except ValueError:
-        return (0,)
 
 
 class TrainPage(Page):
@@ -188,7 +181,7 @@ class TrainPage(Page):
         self.multi_gpu.setToolTip(reason)
         self._sync_gpu_checks()
 
-        old = [g.name for g in gpus if _cc(g.compute_capability) < MIN_MIXED_PRECISION_CC]
+        old = [g.name for g in gpus if release_part(g.compute_capability) < MIN_MIXED_PRECISION_CC]
         minimum = ".".join(map(str, MIN_MIXED_PRECISION_CC))
         if not gpus:
             mixed = "Needs an NVIDIA GPU (on the CPU it only slows training down)."
