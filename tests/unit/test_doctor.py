@@ -134,3 +134,62 @@ def test_recommendation_warnings_become_checks_once():
     assert unlock.status == "warn" and "525.60.13" in unlock.message
     mixed = doctor(verify=False, nvml=FakeNVML.mixed_pair())
     assert [c.id for c in mixed.checks].count("mixed_gpus") == 1
+
+
+def _dist(site, name, version, requires=()):
+    info = site / f"{name.replace('-', '_')}-{version}.dist-info"
+    info.mkdir(parents=True)
+    lines = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
+    lines += [f"Requires-Dist: {r}" for r in requires]
+    (info / "METADATA").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_app_requirements_table_names_the_excluded_pyside6(tmp_path):
+    """Installed vs wanted from the app's own metadata; extras and markers that do not hold
+    here are left out; the excluded PySide6-Essentials 6.12.0 is a failing check."""
+    from gpu_assistant.system.requirements import app_requirements
+
+    requires = [
+        "PySide6-Essentials!=6.12.0,>=6.6",
+        "numpy>=1.26",
+        "pillow>=10.0",
+        "pytest>=8.0; extra == 'test'",
+        "tensorflow>=2.16; python_version < '3.0'",
+    ]
+    _dist(tmp_path, "tf-gpu-assistant", "0.1.0", requires)
+    _dist(tmp_path, "PySide6-Essentials", "6.12.0")
+    _dist(tmp_path, "numpy", "2.1.0")
+    rows = app_requirements([str(tmp_path)])
+    assert [(r.name, r.installed, r.state) for r in rows] == [
+        ("numpy", "2.1.0", "ok"),
+        ("pillow", None, "missing"),
+        ("PySide6-Essentials", "6.12.0", "wrong version"),
+    ]
+    check = doctor_module.requirements_check(rows)
+    assert check.status == "fail"
+    assert "PySide6-Essentials 6.12.0 is installed, the app needs !=6.12.0,>=6.6" in check.message
+    assert "pillow is not installed" in check.message
+    assert check.fix == 'python -m pip install "PySide6-Essentials!=6.12.0,>=6.6" "pillow>=10.0"'
+    assert app_requirements([str(tmp_path / "elsewhere")]) is None
+
+
+def test_doctor_reports_the_requirements_in_every_format(monkeypatch):
+    from gpu_assistant.system.requirements import RequirementRow
+
+    rows = [RequirementRow("PySide6-Essentials", "!=6.12.0,>=6.6", "6.12.0", "wrong version")]
+    monkeypatch.setattr(doctor_module, "app_requirements", lambda: rows)
+    report = doctor(verify=False, nvml=FakeNVML.single())
+    (check,) = [c for c in report.checks if c.id == "app_requirements"]
+    assert check.status == "fail"
+    assert report.to_json()["requirements"] == [
+        {
+            "name": "PySide6-Essentials",
+            "wanted": "!=6.12.0,>=6.6",
+            "installed": "6.12.0",
+            "state": "wrong version",
+        }
+    ]
+    assert "PySide6-Essentials   6.12.0" in report.to_text()
+    assert "| PySide6-Essentials | 6.12.0 | !=6.12.0,>=6.6 | wrong version |" in (
+        report.to_markdown()
+    )

@@ -17,6 +17,7 @@ from gpu_assistant.jobs import CancelToken, Report, ignore
 from gpu_assistant.system.compat import release_part
 from gpu_assistant.system.hardware import NVML_OK, SystemInfo, probe
 from gpu_assistant.system.recommend import Recommendation, query_from_system, recommend
+from gpu_assistant.system.requirements import MISSING, OK, WRONG, RequirementRow, app_requirements
 from gpu_assistant.system.verify import FAIL, PASS, WARN, Check, VerifyResult
 from gpu_assistant.system.verify import verify as run_verification
 
@@ -31,6 +32,7 @@ class DoctorReport:
     recommendation: Recommendation
     verification: VerifyResult | None
     checks: list[Check]
+    requirements: list[RequirementRow] | None = None  # None: not installed as a distribution
 
     @property
     def ready(self) -> bool:
@@ -75,6 +77,9 @@ class DoctorReport:
             "tensorflow": tensorflow,
             "recommendation": self.recommendation.to_json(),
             "checks": [dataclasses.asdict(c) for c in self.checks],
+            "requirements": None
+            if self.requirements is None
+            else [dataclasses.asdict(r) for r in self.requirements],
             "ready": self.ready,
             "ready_basis": "verified" if verification is not None else "predicted",
             "log": verification.log if verification is not None else None,
@@ -107,6 +112,12 @@ class DoctorReport:
             lines.append(f"[{_MARK[check['status']]}] {check['message']}")
             if check["fix"] and check["status"] != PASS:
                 lines.append(f"       Fix: {check['fix']}")
+        if data["requirements"]:
+            lines += ["", "Requirements (installed vs wanted):"]
+            lines += [
+                f"  {r['name']:<20} {r['installed'] or '-':<12} {r['wanted']:<18} {r['state']}"
+                for r in data["requirements"]
+            ]
         verdict = "READY: TensorFlow will use the GPU." if data["ready"] else "NOT READY"
         if data["ready_basis"] == "predicted":
             verdict += " (predicted; run without --no-verify to test for real)"
@@ -152,6 +163,13 @@ class DoctorReport:
             + (f" *Fix:* {c['fix']}" if c["fix"] and c["status"] != PASS else "")
             for c in data["checks"]
         ]
+        if data["requirements"]:
+            out += ["", "**Requirements**", "", "| Package | Installed | Wanted | |"]
+            out += ["|---|---|---|---|"]
+            out += [
+                f"| {r['name']} | {r['installed'] or '-'} | {_cell(r['wanted'])} | {r['state']} |"
+                for r in data["requirements"]
+            ]
         if data["log"]:
             tail = data["log"].splitlines()[-_LOG_LINES_IN_MARKDOWN:]
             out += ["", "<details><summary>TensorFlow log</summary>", "", "```", *tail, "```"]
@@ -171,11 +189,33 @@ def doctor(
     info = probe(nvml)
     rec = recommend(query_from_system(info))
     checks = system_checks(info, rec)
+    requirements = app_requirements()
+    if requirements is not None:
+        checks.append(requirements_check(requirements))
     verification = None
     if verify:
         verification = run_verification(timeout=timeout, report=report, cancel=cancel)
         checks += verification.checks
-    return DoctorReport(info, rec, verification, checks)
+    return DoctorReport(info, rec, verification, checks, requirements)
+
+
+def requirements_check(rows: list[RequirementRow]) -> Check:
+    """One check over the app's own dependencies: a wrong version fails, a missing one warns
+    (a missing TensorFlow is `tensorflow_installed`'s to report, with the build that fits)."""
+    wrong = [r for r in rows if r.state == WRONG]
+    missing = [r for r in rows if r.state == MISSING and r.name.lower() not in _GPU_PACKAGES]
+    if not wrong and not missing:
+        ok = sum(r.state == OK for r in rows)
+        return Check("app_requirements", PASS, f"The app's {ok} dependencies are installed.")
+    problems = [f"{r.name} {r.installed} is installed, the app needs {r.wanted}" for r in wrong]
+    problems += [f"{r.name} is not installed (the app needs {r.wanted})" for r in missing]
+    wanted = " ".join(f'"{r.name}{"" if r.wanted == "any" else r.wanted}"' for r in wrong + missing)
+    return Check(
+        "app_requirements",
+        FAIL if wrong else WARN,
+        "; ".join(problems) + ".",
+        f"python -m pip install {wanted}",
+    )
 
 
 def system_checks(info: SystemInfo, rec: Recommendation) -> list[Check]:
