@@ -44,6 +44,8 @@ IMAGENET_CLASSES = 1000
 BN_EPSILON = 1e-3
 DROP_CONNECT_RATE = 0.2
 POOL_LAYER = "avg_pool"
+# = models.BACKBONE_LAYER, spelled out because models.py builds this model (no import cycle).
+BACKBONE_NAME = "backbone"
 
 
 @dataclass(frozen=True)
@@ -79,11 +81,9 @@ def feature_extractor(image_size: int, *, pretrained: bool = True) -> Any:
     """
     import keras
 
-    from gpu_assistant.training.models import BACKBONE_LAYER  # models may import this module
-
     classifier = _classifier(image_size, pretrained=pretrained)
     return keras.Model(
-        classifier.inputs, classifier.get_layer(POOL_LAYER).output, name=BACKBONE_LAYER
+        classifier.inputs, classifier.get_layer(POOL_LAYER).output, name=BACKBONE_NAME
     )
 
 
