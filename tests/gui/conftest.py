@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -28,3 +30,23 @@ def make_window(qtbot) -> Iterator[Callable[..., MainWindow]]:
     for window in windows:
         window.close()
         assert not window.state.runner.running()
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished run on the sample set (1 epoch, 32 px), trained once by the CLI in a child.
+
+    Tests that open, export or predict with a run use it; copy it before changing it."""
+    import subprocess
+    import sys
+
+    from gpu_assistant.data.sample import sample_data_dir
+
+    run = tmp_path_factory.mktemp("trained") / "run"
+    argv = [sys.executable, "-m", "gpu_assistant", "train", str(sample_data_dir())]
+    argv += ["--epochs", "1", "--image-size", "32", "--no-augment"]
+    argv += ["--out", str(run)]
+    env = dict(os.environ, GPU_ASSISTANT_DATA_DIR=str(run.parent / "data"))
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return run

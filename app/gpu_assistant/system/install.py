@@ -8,13 +8,10 @@ Downloading, Installing, Successfully installed) move a rough percentage in ``pr
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
-import threading
 from collections.abc import Sequence
-from typing import Any
 
+from gpu_assistant.child import child_env, run_child
 from gpu_assistant.jobs import Cancelled, CancelToken, Report, UserError, ignore
 from gpu_assistant.system.recommend import Recommendation
 
@@ -48,52 +45,27 @@ def pip_install(
     """Run ``python -m pip *args``; return pip's exit code. Raises Cancelled if cancelled."""
     if isinstance(args, str):
         raise TypeError("pip_install takes a list of arguments, never a shell string")
-    env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_PROGRESS_BAR="off")
-    env["PYTHONUNBUFFERED"] = "1"
+    env = child_env(PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_PROGRESS_BAR="off")
     argv = [python, "-m", "pip", *args]
     report({"event": "log", "line": "$ " + " ".join(argv)})
+    progress = _Progress(report)
     try:
-        process = subprocess.Popen(
-            argv,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-            env=env,
+        outcome = run_child(
+            argv, cancel=cancel, env=env, on_line=progress.line, merge_stderr=True
         )
     except OSError as error:
         raise UserError(
             f"Could not start Python at {python}: {error}.",
             "Choose an existing Python (virtual environment) to install into.",
         ) from error
-    progress = _Progress(report)
-    reader = threading.Thread(target=progress.follow, args=(process.stdout,), daemon=True)
-    reader.start()
-    try:
-        while process.poll() is None:
-            if cancel is not None and cancel.wait(0.1):
-                report({"event": "log", "line": "Cancelled: stopping pip."})
-                raise Cancelled
-            if cancel is None:
-                process.wait()
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        reader.join(timeout=5)
-        if process.stdout is not None:
-            process.stdout.close()
-    if process.returncode == 0:
+    if outcome.cancelled:
+        report({"event": "log", "line": "Cancelled: stopping pip."})
+        raise Cancelled
+    if outcome.returncode == 0:
         progress.set(_DONE, "Done")
     else:
-        report({"event": "log", "line": f"pip exited with code {process.returncode}"})
-    return process.returncode
+        report({"event": "log", "line": f"pip exited with code {outcome.returncode}"})
+    return outcome.returncode if outcome.returncode is not None else 1
 
 
 class _Progress:
@@ -103,13 +75,6 @@ class _Progress:
         self.report = report
         self.percent = 0
         self.collected = 0
-
-    def follow(self, stream: Any) -> None:
-        try:
-            for raw in stream:
-                self.line(raw.rstrip("\n"))
-        except (OSError, ValueError):  # pipe closed after a cancel
-            return
 
     def line(self, line: str) -> None:
         self.report({"event": "log", "line": line})

@@ -9,25 +9,20 @@ fix. The log signatures come from real TF output (sources in resources/compat/so
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
-import subprocess
 import sys
-import threading
-import time
-from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from gpu_assistant.child import child_env, python_module, run_child
 from gpu_assistant.jobs import Cancelled, CancelToken, Report, ignore
 from gpu_assistant.system.compat import load_knowledge
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
-LOG_HEAD_LINES, LOG_TAIL_LINES = 1000, 400  # bounded memory for a chatty child
 CHILD_MODULE = "gpu_assistant.system.verify_child"
 
 
@@ -72,24 +67,20 @@ def verify(
     env: Mapping[str, str] | None = None,
 ) -> VerifyResult:
     """Run the checks in `python` (default: this interpreter); never raises for child failures."""
-    child_env = dict(os.environ if env is None else env)
-    child_env["TF_CPP_MIN_LOG_LEVEL"] = "0"  # the INFO/WARNING lines are what we parse
-    child_env.setdefault("PYTHONIOENCODING", "utf-8")
-    package_root = str(Path(__file__).resolve().parents[2])  # so the child finds this package
-    child_env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (package_root, child_env.get("PYTHONPATH", "")) if p
-    )
-    started = time.monotonic()
+    environ = child_env(env)
+    environ["TF_CPP_MIN_LOG_LEVEL"] = "0"  # the INFO/WARNING lines are what we parse
+
+    def stages(event: dict[str, Any]) -> None:
+        if event.get("event") == "stage":
+            report({"event": "progress", "done": 0, "total": 1, "message": event.get("message")})
+
     try:
-        process = subprocess.Popen(
-            [python, "-m", CHILD_MODULE],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-            env=child_env,
+        outcome = run_child(
+            python_module(python, CHILD_MODULE),
+            report=stages,
+            cancel=cancel,
+            env=environ,
+            timeout=timeout,
         )
     except OSError as error:
         check = Check(
@@ -99,41 +90,17 @@ def verify(
             "Choose the Python (virtual environment) that has TensorFlow installed.",
         )
         return VerifyResult(False, None, {}, [], [], [check], "", None, False, 0.0)
-    events: list[dict[str, Any]] = []
-    log = _Log()
-    readers = [
-        threading.Thread(target=_read_events, args=(process.stdout, events, report), daemon=True),
-        threading.Thread(target=_read_lines, args=(process.stderr, log), daemon=True),
-    ]
-    for reader in readers:
-        reader.start()
-    timed_out = False
-    try:
-        while process.poll() is None:
-            if cancel is not None and cancel.wait(0.1):
-                raise Cancelled
-            if cancel is None:
-                time.sleep(0.1)
-            if time.monotonic() - started > timeout:
-                timed_out = True
-                break
-    finally:
-        if process.poll() is None:
-            _stop(process)
-        for reader in readers:
-            reader.join(timeout=5)
-        for stream in (process.stdout, process.stderr):
-            if stream is not None:
-                stream.close()
-    result = next((e for e in reversed(events) if e.get("event") == "result"), None)
-    text = log.text()
+    if outcome.cancelled:
+        raise Cancelled
+    result = outcome.last("result")
+    text = outcome.stderr.text()
     checks = analyse(
         result,
         text,
-        returncode=process.returncode,
-        timed_out=timed_out,
+        returncode=outcome.returncode,
+        timed_out=outcome.timed_out,
         timeout=timeout,
-        environ=child_env,
+        environ=environ,
     )
     report({"event": "progress", "done": 1, "total": 1, "message": "Verification finished"})
     return VerifyResult(
@@ -144,67 +111,10 @@ def verify(
         devices=(result or {}).get("devices") or [],
         checks=checks,
         log=text,
-        returncode=process.returncode,
-        timed_out=timed_out,
-        seconds=round(time.monotonic() - started, 2),
+        returncode=outcome.returncode,
+        timed_out=outcome.timed_out,
+        seconds=outcome.seconds,
     )
-
-
-def _read_events(stream: Any, events: list[dict[str, Any]], report: Report) -> None:
-    for line in _lines(stream):
-        try:
-            event = json.loads(line)
-        except json.JSONDecodeError:  # stray prints from libraries: not ours
-            continue
-        if not isinstance(event, dict):
-            continue
-        events.append(event)
-        if event.get("event") == "stage":
-            report({"event": "progress", "done": 0, "total": 1, "message": event.get("message")})
-
-
-class _Log:
-    """TF's stderr, bounded: the first lines (where load failures are) and the last ones."""
-
-    def __init__(self, head: int = LOG_HEAD_LINES, tail: int = LOG_TAIL_LINES) -> None:
-        self.head: list[str] = []
-        self.tail: deque[str] = deque(maxlen=tail)
-        self.head_size = head
-        self.skipped = 0
-
-    def append(self, line: str) -> None:
-        if len(self.head) < self.head_size:
-            self.head.append(line)
-            return
-        if len(self.tail) == self.tail.maxlen:
-            self.skipped += 1
-        self.tail.append(line)
-
-    def text(self) -> str:
-        gap = [f"... {self.skipped} log lines skipped ..."] if self.skipped else []
-        return "\n".join([*self.head, *gap, *self.tail])
-
-
-def _read_lines(stream: Any, log: _Log) -> None:
-    for line in _lines(stream):
-        log.append(line.rstrip("\n"))
-
-
-def _lines(stream: Any) -> Iterator[str]:
-    """Lines until EOF, or until the pipe is closed under us after a kill."""
-    try:
-        yield from stream
-    except (OSError, ValueError):
-        return
-
-
-def _stop(process: subprocess.Popen[str]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=5)
 
 
 # -- the analysis (pure) ----------------------------------------------------------------------

@@ -15,13 +15,18 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
-import threading
-from collections import deque
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
+from gpu_assistant.child import (
+    ChildSide,
+    OutputLog,
+    child_env,
+    python_module,
+    read_request,
+    run_child,
+)
 from gpu_assistant.jobs import Cancelled, CancelToken, Event, Report, UserError
 
 CHILD_MODULE = "gpu_assistant.ui.train_process"
@@ -36,46 +41,20 @@ def train_in_child(settings: Any, report: Report, cancel: CancelToken) -> Any:
     """Run `training.trainer.train(settings)` in a child Python; return its `TrainResult`."""
     from gpu_assistant.training.trainer import TrainResult
 
-    process = subprocess.Popen(
-        [sys.executable, "-m", CHILD_MODULE],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        encoding="utf-8",
-        errors="replace",
+    def forward(event: Event) -> None:
+        if event["event"] != RESULT_EVENT:
+            report(event)
+
+    outcome = run_child(
+        python_module(sys.executable, CHILD_MODULE),
+        report=forward,
+        cancel=cancel,
+        env=child_env(),
+        stdin_text=json.dumps(settings.to_json()) + "\n",
+        cancel_line="cancel\n",  # the child finishes the step and keeps its checkpoint
+        stderr_log=OutputLog(head=0, tail=STDERR_LINES_KEPT),
     )
-    assert process.stdin is not None and process.stdout is not None
-    stderr: deque[str] = deque(maxlen=STDERR_LINES_KEPT)
-    drain = threading.Thread(target=_keep_tail, args=(process.stderr, stderr), daemon=True)
-    drain.start()
-    process.stdin.write(json.dumps(settings.to_json()) + "\n")
-    process.stdin.flush()
-    watcher = threading.Thread(target=_forward_cancel, args=(cancel, process), daemon=True)
-    watcher.start()
-    result: dict[str, Any] | None = None
-    error: dict[str, Any] | None = None
-    try:
-        for line in process.stdout:
-            event = _parse(line)
-            if event is None:
-                continue
-            if event["event"] == RESULT_EVENT:
-                result = event
-            else:
-                if event["event"] == "error":
-                    error = event
-                report(event)
-        process.wait()
-    finally:
-        if process.poll() is None:  # the parent job itself failed: do not leave TF running
-            process.kill()
-            process.wait()
-        drain.join(timeout=5)
-        watcher.join(timeout=1)
-        for stream in (process.stdin, process.stdout, process.stderr):
-            if stream is not None:
-                stream.close()
+    result = outcome.last(RESULT_EVENT)
     if result is not None:
         return TrainResult(
             status=result["status"],
@@ -87,38 +66,14 @@ def train_in_child(settings: Any, report: Report, cancel: CancelToken) -> Any:
             if result.get("evaluation_path")
             else None,
         )
-    if cancel.cancelled:
+    if outcome.cancelled:
         raise Cancelled
+    error = outcome.last("error")
     if error is not None:
         raise UserError(str(error.get("message", "Training failed.")), str(error.get("fix", "")))
-    tail = "\n".join(stderr)
-    raise RuntimeError(f"the training process ended with exit code {process.returncode}:\n{tail}")
-
-
-def _parse(line: str) -> Event | None:
-    try:
-        event = json.loads(line)
-    except ValueError:
-        return None  # a stray print from a library: not an event
-    return event if isinstance(event, dict) and "event" in event else None
-
-
-def _keep_tail(stream: IO[str], tail: deque[str]) -> None:
-    for line in stream:
-        tail.append(line.rstrip("\n"))
-
-
-def _forward_cancel(cancel: CancelToken, process: subprocess.Popen[str]) -> None:
-    """Tell the child to stop (it finishes the step and keeps its checkpoint)."""
-    while process.poll() is None:
-        if cancel.wait(0.2):
-            try:
-                assert process.stdin is not None
-                process.stdin.write("cancel\n")
-                process.stdin.flush()
-            except (OSError, ValueError):  # the child already ended, its pipe is closed
-                pass
-            return
+    raise RuntimeError(
+        f"the training process ended with exit code {outcome.returncode}:\n{outcome.stderr.text()}"
+    )
 
 
 def _child() -> int:
@@ -126,32 +81,16 @@ def _child() -> int:
     from gpu_assistant.training.settings import TrainSettings
     from gpu_assistant.training.trainer import train
 
-    out = sys.stdout
-    sys.stdout = sys.stderr  # stray prints from libraries must not corrupt the event stream
-    lock = threading.Lock()
-
-    def report(event: Event) -> None:
-        with lock:
-            out.write(json.dumps(event, default=str) + "\n")
-            out.flush()
-
+    side = ChildSide()
     if hasattr(os, "nice"):
         os.nice(CHILD_NICENESS)
-    settings = TrainSettings.from_json(json.loads(sys.stdin.readline()))
-    cancel = CancelToken()
-
-    def listen() -> None:
-        for line in sys.stdin:
-            if line.strip() == "cancel":
-                break
-        cancel.cancel()  # "cancel", or the parent closed the pipe (it quit or crashed)
-
-    threading.Thread(target=listen, daemon=True).start()
+    settings = TrainSettings.from_json(read_request(sys.stdin))
+    side.listen(sys.stdin)
     try:
-        result = train(settings, report, cancel)
+        result = train(settings, side.report, side.cancel)
     except UserError:
         return 2  # train() already reported the error event
-    report(
+    side.report(
         {
             "event": RESULT_EVENT,
             "status": result.status,

@@ -24,8 +24,13 @@ def named(widget: W, object_name: str, accessible: str, tip: str = "") -> W:
 
 
 def button(text: str, object_name: str, on_click: Callable[[], None], tip: str = "") -> QPushButton:
+    """A push button calling `on_click()` with no arguments.
+
+    Qt's ``clicked(bool)`` would otherwise pass `checked` into the first parameter of the slot,
+    silently replacing a lambda's default argument (the Export buttons once did nothing).
+    """
     widget = named(QPushButton(text), object_name, text.replace("&", ""), tip)
-    widget.clicked.connect(on_click)
+    widget.clicked.connect(lambda _checked=False: on_click())
     return widget
 
 

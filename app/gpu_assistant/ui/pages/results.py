@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from gpu_assistant.jobs import CancelToken, Report
+from gpu_assistant.ui.model_process import export_in_child, predict_in_child
 from gpu_assistant.ui.state import AppState
 from gpu_assistant.ui.thumbnails import THUMB_PX, load_thumbnail
 from gpu_assistant.ui.widgets import DropArea, Page, button, named, wrap_label
@@ -61,19 +62,15 @@ def _load_run_job(run_dir: Path) -> Any:
 
 
 def _predict_job(model: Path, image: Path) -> Any:
-    def job(_report: Report, _cancel: CancelToken) -> Any:
-        from gpu_assistant.training.predict import predict
-
-        return predict(model, [image])[0]
+    def job(report: Report, cancel: CancelToken) -> Any:
+        return predict_in_child(model, [image], report, cancel)[0]
 
     return job
 
 
 def _export_job(model: Path, formats: list[str], out_dir: Path) -> Any:
-    def job(report: Report, _cancel: CancelToken) -> Any:
-        from gpu_assistant.training.export import export
-
-        return export(model, formats, out_dir, report=report)
+    def job(report: Report, cancel: CancelToken) -> Any:
+        return export_in_child(model, formats, out_dir, report, cancel)
 
     return job
 

@@ -1,0 +1,147 @@
+"""Predict and export for the window run in a child Python, like training: both ends of the pipe.
+
+The window's process never imports TensorFlow: loading a model and running it held the GIL
+long enough to freeze the window, and a broken CUDA install would take the window down with
+it. The child runs the same `predict()` / `export()` as the CLI.
+
+Parent: `predict_in_child(...)` and `export_in_child(...)` are plain jobs for the UI's worker.
+Child: ``python -m gpu_assistant.ui.model_process`` reads one JSON request on stdin
+(``{"task": "predict" | "export", ...}``) and writes its events and one ``model_result`` event
+as JSON lines; Cancel terminates it (neither task has anything to keep half-way).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+from gpu_assistant.child import ChildSide, child_env, python_module, read_request, run_child
+from gpu_assistant.jobs import Cancelled, CancelToken, Event, Report, UserError
+
+CHILD_MODULE = "gpu_assistant.ui.model_process"
+RESULT_EVENT = "model_result"
+BUG_EVENT = "bug"
+
+
+def predict_in_child(model: Path, images: list[Path], report: Report, cancel: CancelToken) -> Any:
+    """`training.predict.predict(model, images)`, run in a child; returns its predictions."""
+    from gpu_assistant.training.predict import Prediction
+
+    value = _run(
+        {"task": "predict", "model": str(model), "images": [str(i) for i in images]},
+        report,
+        cancel,
+    )
+    return [
+        Prediction(
+            path=Path(p["path"]),
+            label=p.get("label"),
+            confidence=p.get("confidence"),
+            top=[(str(name), float(prob)) for name, prob in p.get("top") or []],
+            error=p.get("error"),
+        )
+        for p in value
+    ]
+
+
+def export_in_child(
+    model: Path, formats: list[str], out_dir: Path, report: Report, cancel: CancelToken
+) -> Any:
+    """`training.export.export(...)`, run in a child; returns its `ExportResult`."""
+    from gpu_assistant.training.export import ExportResult
+
+    value = _run(
+        {"task": "export", "model": str(model), "formats": formats, "out_dir": str(out_dir)},
+        report,
+        cancel,
+    )
+    return ExportResult(
+        out_dir=Path(value["out_dir"]),
+        paths={name: Path(path) for name, path in value["paths"].items()},
+        reference_accuracy=value.get("reference_accuracy"),
+        accuracy=value.get("accuracy") or {},
+        samples=int(value.get("samples") or 0),
+    )
+
+
+def _run(request: dict[str, Any], report: Report, cancel: CancelToken) -> Any:
+    def forward(event: Event) -> None:
+        if event["event"] not in {RESULT_EVENT, BUG_EVENT, "error"}:
+            report(event)
+
+    outcome = run_child(
+        python_module(sys.executable, CHILD_MODULE),
+        report=forward,
+        cancel=cancel,
+        env=child_env(),
+        stdin_text=json.dumps(request) + "\n",  # cancel terminates: nothing to keep
+    )
+    result = outcome.last(RESULT_EVENT)
+    if result is not None:
+        return result["value"]
+    if outcome.cancelled:
+        raise Cancelled
+    error = outcome.last("error")
+    if error is not None:
+        raise UserError(str(error.get("message", "")), str(error.get("fix", "")))
+    bug = outcome.last(BUG_EVENT)
+    details = bug["traceback"] if bug else outcome.stderr.last_lines(40)
+    raise RuntimeError(
+        f"the {request['task']} process ended with exit code {outcome.returncode}:\n{details}"
+    )
+
+
+def _predict(request: dict[str, Any], _side: ChildSide) -> Any:
+    from gpu_assistant.training.predict import predict
+
+    return [
+        {
+            "path": str(p.path),
+            "label": p.label,
+            "confidence": p.confidence,
+            "top": p.top,
+            "error": p.error,
+        }
+        for p in predict(Path(request["model"]), request["images"])
+    ]
+
+
+def _export(request: dict[str, Any], side: ChildSide) -> Any:
+    from gpu_assistant.training.export import export
+
+    result = export(
+        Path(request["model"]), request["formats"], Path(request["out_dir"]), report=side.report
+    )
+    return {
+        "out_dir": str(result.out_dir),
+        "paths": {name: str(path) for name, path in result.paths.items()},
+        "reference_accuracy": result.reference_accuracy,
+        "accuracy": result.accuracy,
+        "samples": result.samples,
+    }
+
+
+TASKS = {"predict": _predict, "export": _export}
+
+
+def _child() -> int:
+    """The child's side: one request in, events and the result out."""
+    side = ChildSide()
+    request = read_request(sys.stdin)
+    try:
+        value = TASKS[request["task"]](request, side)
+    except UserError as error:
+        side.report({"event": "error", **error.to_dict()})
+        return 2
+    except Exception as error:  # a bug: the parent shows it with the traceback
+        side.report({"event": BUG_EVENT, "message": str(error), "traceback": traceback.format_exc()})
+        return 3
+    side.report({"event": RESULT_EVENT, "value": value})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_child())
