@@ -38,8 +38,8 @@ def test_stdin_reaches_the_child_and_stderr_is_kept():
 def test_every_child_sees_gpus_in_nvml_order():
     env = child_env({"PATH": "/usr/bin"})
     assert env["CUDA_DEVICE_ORDER"] == "PCI_BUS_ID"
-    code = "import os, json; print(json.dumps({'event': 'env', 'v': os.environ['CUDA_DEVICE_ORDER']}))"
-    assert run_child(_python(code)).last("env")["v"] == "PCI_BUS_ID"
+    code = "import os, json; print(json.dumps({'event': 'env', **os.environ}))"
+    assert run_child(_python(code)).last("env")["CUDA_DEVICE_ORDER"] == "PCI_BUS_ID"
 
 
 def test_cancel_line_lets_the_child_stop_itself():

@@ -241,18 +241,3 @@ def test_gpu_works_only_when_both_ops_ran_on_a_gpu():
     assert with_devices(CPU_DEVICE, on_gpu).gpu_works
     assert not with_devices(CPU_DEVICE).gpu_works
     assert not with_devices({**on_gpu, "conv2d_device": "/device:CPU:0"}).gpu_works
-
-
-def test_the_log_keeps_its_head_and_tail():
-    from gpu_assistant.system.verify import _Log
-
-    log = _Log(head=2, tail=2)
-    for n in range(7):
-        log.append(f"line {n}")
-    assert log.text().splitlines() == [
-        "line 0",
-        "line 1",
-        "... 3 log lines skipped ...",
-        "line 5",
-        "line 6",
-    ]

@@ -50,9 +50,7 @@ def pip_install(
     report({"event": "log", "line": "$ " + " ".join(argv)})
     progress = _Progress(report)
     try:
-        outcome = run_child(
-            argv, cancel=cancel, env=env, on_line=progress.line, merge_stderr=True
-        )
+        outcome = run_child(argv, cancel=cancel, env=env, on_line=progress.line, merge_stderr=True)
     except OSError as error:
         raise UserError(
             f"Could not start Python at {python}: {error}.",

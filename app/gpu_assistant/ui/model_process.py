@@ -137,7 +137,8 @@ def _child() -> int:
         side.report({"event": "error", **error.to_dict()})
         return 2
     except Exception as error:  # a bug: the parent shows it with the traceback
-        side.report({"event": BUG_EVENT, "message": str(error), "traceback": traceback.format_exc()})
+        bug = {"event": BUG_EVENT, "message": str(error), "traceback": traceback.format_exc()}
+        side.report(bug)
         return 3
     side.report({"event": RESULT_EVENT, "value": value})
     return 0
