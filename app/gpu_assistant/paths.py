@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 APP_DIR_NAME = "tf-gpu-assistant"
@@ -59,9 +60,34 @@ def log_file() -> Path:
     return path / "gpu-assistant.log"
 
 
+def path_bytes(text: str) -> bytes:
+    """UTF-8 of a path string, with the bytes of a name that is not UTF-8 (Linux allows any)
+    given back as they were (Python holds them as surrogate escapes, which .encode() refuses)."""
+    return text.encode("utf-8", "surrogateescape")
+
+
+TEMP_PREFIX = ".tmp-"  # every temp file the app writes starts so: `.tmp-<pid>-<final name>`
+
+
+def temp_path(path: Path) -> Path:
+    """The temp name `path` is written under before `os.replace`; it keeps the final name's
+    suffix (Keras insists on `.keras`) and is hidden, so no `*.npz`-style listing sees it."""
+    return path.with_name(f"{TEMP_PREFIX}{os.getpid()}-{path.name}")
+
+
+def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
+    """`write(tmp)`, then `os.replace(tmp, path)`: a crash never leaves `path` half-written,
+    and a failed write (a full disk, Ctrl-C) removes its temp file instead of leaving MBs."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path(path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write a file so that a crash mid-write never leaves it half-written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))

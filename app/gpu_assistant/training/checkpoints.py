@@ -15,17 +15,18 @@ resumed run can still restore weights learned before the interruption.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from gpu_assistant.paths import atomic_write_text
+from gpu_assistant.jobs import UserError
+from gpu_assistant.paths import atomic_write_text, write_atomically
 
 STATE_FILE = "state.json"
 BASE_FILE = "base.keras"
+VALUES_PREFIX = "epoch-"
 
 
 @dataclass(frozen=True)
@@ -56,9 +57,7 @@ def save_base(folder: Path, model: Any) -> Path:
         if optimizer is not None and not optimizer.built:
             # Saved unbuilt, Keras refuses to load it back into a built optimizer.
             optimizer.build(model.trainable_variables)
-        tmp = folder / f"tmp-{os.getpid()}-{BASE_FILE}"  # Keras wants the .keras suffix
-        model.save(tmp)
-        os.replace(tmp, path)
+        write_atomically(path, model.save)
     return path
 
 
@@ -69,13 +68,15 @@ def save_checkpoint(
     delete older values, except the epoch `state["best"]` names."""
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / _values_name(epoch)
-    tmp = folder / f"tmp-{os.getpid()}-{final.name}"
     arrays = {
         f"{part}_{i}": value for part, items in values.items() for i, value in enumerate(items)
     }
-    with open(tmp, "wb") as handle:
-        np.savez(handle, **arrays)
-    os.replace(tmp, final)
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, **arrays)
+
+    write_atomically(final, write)
     counts = {part: len(items) for part, items in values.items()}
     atomic_write_text(
         folder / STATE_FILE,
@@ -84,14 +85,14 @@ def save_checkpoint(
     keep = {final.name}
     if state.get("best"):
         keep.add(_values_name(int(state["best"])))
-    for old in folder.glob("*.npz"):
+    for old in folder.glob(f"{VALUES_PREFIX}*.npz"):
         if old.name not in keep:
             old.unlink(missing_ok=True)
     return final
 
 
 def _values_name(epoch: int) -> str:
-    return f"epoch-{epoch:04d}.npz"
+    return f"{VALUES_PREFIX}{epoch:04d}.npz"
 
 
 def latest_checkpoint(folder: Path) -> Checkpoint | None:
@@ -104,6 +105,35 @@ def latest_checkpoint(folder: Path) -> Checkpoint | None:
         return None
     base = folder / BASE_FILE
     return Checkpoint(epoch, path, base, state) if path.is_file() and base.is_file() else None
+
+
+def resumable_checkpoint(folder: Path, *, has_model: bool) -> Checkpoint | None:
+    """The checkpoint a resume continues from; None when the run never completed an epoch.
+
+    Raises `UserError` when the run did complete epochs (its state file, or a model, says so)
+    but their checkpoint is gone or unreadable: starting again from epoch 1 would quietly
+    overwrite the trained model."""
+    found = latest_checkpoint(folder)
+    if found is not None:
+        return found
+    state = folder / STATE_FILE
+    if state.exists():
+        try:
+            names = json.loads(state.read_text(encoding="utf-8"))["values"]
+            missing = [folder / str(names), folder / BASE_FILE]
+            what = ", ".join(str(p) for p in missing if not p.is_file()) + " is missing"
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            what = f"{state} cannot be read ({error})"
+    elif has_model:
+        what = f"there is no checkpoint in {folder}"
+    else:
+        return None
+    raise UserError(
+        f"Cannot resume: {what}; resuming would start again from epoch 1 and overwrite the "
+        "trained model.",
+        "The finished model.keras is still usable; to train again, start a new run without "
+        "--resume (another --out folder).",
+    )
 
 
 def load_values(checkpoint: Checkpoint) -> dict[str, list[np.ndarray]]:

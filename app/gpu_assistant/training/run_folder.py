@@ -7,14 +7,13 @@ checkpoints/ (state.json + the last epoch, and early stopping's best), logs/ (Te
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gpu_assistant.jobs import UserError
-from gpu_assistant.paths import atomic_write_text, runs_dir
+from gpu_assistant.paths import TEMP_PREFIX, atomic_write_text, runs_dir, write_atomically
 
 
 @dataclass(frozen=True)
@@ -54,16 +53,20 @@ class RunFolder:
         return self.root / "logs"
 
 
+def fresh_run_dir(model_name: str) -> Path:
+    """A new, unused path under runs/ named after the time and the model."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out_dir = runs_dir() / f"{stamp}-{model_name}"
+    suffix = 1
+    while out_dir.exists():
+        suffix += 1
+        out_dir = runs_dir() / f"{stamp}-{model_name}-{suffix}"
+    return out_dir
+
+
 def new_run_folder(out_dir: Path | None, model_name: str) -> RunFolder:
     """A fresh folder for a new run; refuses to mix two runs in one folder."""
-    if out_dir is None:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        out_dir = runs_dir() / f"{stamp}-{model_name}"
-        suffix = 1
-        while out_dir.exists():
-            suffix += 1
-            out_dir = runs_dir() / f"{stamp}-{model_name}-{suffix}"
-    folder = RunFolder(Path(out_dir))
+    folder = RunFolder(Path(out_dir) if out_dir is not None else fresh_run_dir(model_name))
     # A folder whose run never finished an epoch (bad data folder, weights offline...) is
     # reused, so that retrying the same command works; one holding a model never is.
     if folder.model.exists() or (folder.checkpoints / "state.json").exists():
@@ -86,13 +89,40 @@ def existing_run_folder(out_dir: Path | None) -> RunFolder:
 
 def save_model(model: Any, path: Path) -> None:
     """model.save through a temp file, so a crash never leaves a half-written model."""
-    tmp = path.with_name(f"tmp-{os.getpid()}-{path.name}")
-    model.save(tmp)
-    os.replace(tmp, path)
+    write_atomically(path, model.save)
+
+
+# Temp names of earlier versions, which crashes may have left in older run folders.
+_OLD_TEMP_PATTERNS = ("tmp-*", ".*.tmp-*")
+
+
+def remove_temp_files(folder: RunFolder) -> int:
+    """Delete the temp files a crash (kill -9, power loss) left in the run folder: MBs each,
+    and on a full disk what keeps the next run from starting. Call it holding the folder's
+    lock (`training.lock`): no other writer can then be using them. Returns how many went."""
+    removed = 0
+    for directory in (folder.root, folder.checkpoints):
+        for pattern in (f"{TEMP_PREFIX}*", *_OLD_TEMP_PATTERNS):
+            for path in directory.glob(pattern):
+                if path.is_file():
+                    path.unlink(missing_ok=True)
+                    removed += 1
+    return removed
 
 
 def write_json(path: Path, value: Any) -> None:
-    atomic_write_text(path, json.dumps(value, indent=2, ensure_ascii=False))
+    """Readable UTF-8 JSON; where a file name is not UTF-8 (undecodable bytes, which Python
+    holds as surrogates), ASCII escapes instead, which json reads back to the same name."""
+    text = json.dumps(value, indent=2, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(value, indent=2)
+    atomic_write_text(path, text)
+
+
+def write_labels(path: Path, class_names: list[str]) -> None:
+    atomic_write_text(path, "\n".join(class_names) + "\n")
 
 
 def read_labels(path: Path) -> list[str]:
