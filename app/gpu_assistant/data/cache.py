@@ -92,11 +92,11 @@ def fingerprint(scan: ScanResult, split: Split, image_size: int) -> str:
     """Changes whenever a cached pixel could: a file added, removed, edited, relabelled or
     moved to another split, or another image size."""
     digest = hashlib.sha256(f"{CACHE_FORMAT}\0{image_size}\0".encode())
-    digest.update("\0".join(scan.class_names).encode())
+    digest.update(paths.path_bytes("\0".join(scan.class_names)))
     for name, records in (("train", split.train), ("val", split.val), ("test", split.test)):
         for record in sorted(records, key=lambda r: r.relative_key(scan.root)):
             line = f"\n{name}\0{record.relative_key(scan.root)}\0{record.size_bytes}"
-            digest.update(f"{line}\0{record.mtime_ns}\0{record.label}".encode())
+            digest.update(paths.path_bytes(f"{line}\0{record.mtime_ns}\0{record.label}"))
     return digest.hexdigest()[:32]
 
 

@@ -15,6 +15,7 @@ exported model takes raw pixels exactly like the app does.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -57,7 +58,7 @@ def _decoded(records: list[ImageRecord], image_size: int) -> tf.data.Dataset:
     """(uint8 [S, S, 3], int32 label) per record, decoded in parallel, in the records' order."""
     import tensorflow as tf
 
-    paths = tf.constant([str(r.path) for r in records], dtype=tf.string)
+    paths = tf.constant([os.fsencode(r.path) for r in records], dtype=tf.string)
     labels = tf.constant([r.label for r in records], dtype=tf.int32)
     groups = [
         decode_group(r.format, r.width, r.height, r.needs_conversion, image_size) for r in records
@@ -202,6 +203,45 @@ def build_datasets(
             "Use an image size of at least 8 pixels (e.g. 160) and a batch size of at least 1.",
         )
     split = split or split_records(scan, options.val_split, options.test_split, options.seed)
+    while True:
+        try:
+            return _build(scan, options, split, report, cancel)
+        except tf.errors.NotFoundError:
+            smaller = _without_vanished(split, report)
+            if smaller is None:  # nothing vanished: another error
+                raise
+            split = smaller
+
+
+def _without_vanished(split: Split, report: Report) -> Split | None:
+    """`split` less the files deleted while the caches were being filled, each reported as a
+    warning; None when none vanished."""
+    gone = {r.path for r in [*split.train, *split.val, *split.test] if not r.path.exists()}
+    if not gone:
+        return None
+    for path in sorted(gone):
+        shown = os.fsencode(path).decode("utf-8", "replace")
+        report(
+            {
+                "event": "warning",
+                "message": f"'{shown}' was deleted while the images were being prepared; "
+                "training goes on without it.",
+                "path": shown,
+            }
+        )
+    kept = {
+        name: [r for r in getattr(split, name) if r.path not in gone]
+        for name in ("train", "val", "test")
+    }
+    return Split(**kept)
+
+
+def _build(
+    scan: ScanResult, options: PipelineOptions, split: Split, report: Report, cancel: CancelToken
+) -> Datasets:
+    """The datasets of `split`, caches filled (see `build_datasets`)."""
+    import tensorflow as tf
+
     if not split.train:
         raise UserError(
             "No images are left for training after the split.",

@@ -14,6 +14,7 @@ import numpy as np
 
 from gpu_assistant.data.scan import ImageRecord, ScanResult
 from gpu_assistant.jobs import UserError
+from gpu_assistant.paths import path_bytes
 
 CacheMode = Literal["auto", "memory", "disk", "none"]
 
@@ -43,8 +44,7 @@ def stable_order(records: list[ImageRecord], root: Path, seed: int) -> list[Imag
     run and machine and does not depend on the order the files were listed in."""
 
     def key(record: ImageRecord) -> bytes:
-        text = f"{seed}\0{record.relative_key(root)}".encode()
-        return hashlib.sha256(text).digest()
+        return hashlib.sha256(path_bytes(f"{seed}\0{record.relative_key(root)}")).digest()
 
     return sorted(records, key=key)
 
