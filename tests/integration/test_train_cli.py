@@ -1,5 +1,5 @@
 """`gpu-assistant train` in its own process: MirroredStrategy over logical CPU devices,
-two multi-worker processes on 127.0.0.1, and Ctrl-C (SIGINT) that keeps the checkpoint.
+two multi-worker processes on 127.0.0.1, and Ctrl-C (SIGINT) or SIGTERM that keeps the checkpoint.
 
 Logical devices must be configured before TensorFlow starts, hence one process per run.
 """
@@ -132,7 +132,11 @@ def test_two_multi_worker_processes_complete_an_epoch(tiny: Path, tmp_path: Path
     assert (tmp_path / "run1" / "worker-1" / "model.keras").is_file()  # kept apart
 
 
-def test_ctrl_c_cancels_cleanly_keeping_the_checkpoint(tiny: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("stop", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_cancels_cleanly_keeping_the_checkpoint(
+    tiny: Path, tmp_path: Path, stop: signal.Signals, code: int
+) -> None:
+    """Ctrl-C, and SIGTERM the same way (a service manager or `kill` stopping the run)."""
     out = tmp_path / "run"
     command = _command(tiny, out, "--epochs", "200", "--no-early-stopping")
     process = subprocess.Popen(
@@ -144,12 +148,12 @@ def test_ctrl_c_cancels_cleanly_keeping_the_checkpoint(tiny: Path, tmp_path: Pat
         for line in process.stdout:
             lines.append(line)
             if '"event": "epoch"' in line:
-                process.send_signal(signal.SIGINT)
+                process.send_signal(stop)
                 break
         rest, stderr = process.communicate(timeout=TIMEOUT_S)
     finally:
         process.kill()
-    assert process.returncode == 130, stderr[-3000:]
+    assert process.returncode == code, stderr[-3000:]
     events = _events("".join(lines) + rest)
     cancelled = _one(events, "cancelled")
     assert Path(cancelled["model_path"]).is_file()

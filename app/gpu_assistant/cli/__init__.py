@@ -11,6 +11,7 @@ Exit codes (documented in the README and relied on by scripts):
   2  bad arguments or input the user must fix (one line on stderr says what and how)
   3  internal error (a bug: the traceback is printed)
   130  cancelled with Ctrl-C (what was learned is kept)
+  143  train only: stopped by SIGTERM, as cleanly as by Ctrl-C
 """
 
 from __future__ import annotations

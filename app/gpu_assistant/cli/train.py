@@ -1,6 +1,7 @@
 """`gpu-assistant train DIR`: train an image classifier on a folder of class sub-folders.
 
-Ctrl-C stops at the next step, keeps the last checkpoint and the model, and exits 130.
+Ctrl-C stops at the next step, keeps the last completed epoch (checkpoint and model) and exits
+130; SIGTERM does the same and exits 143 (128 + 15, as a shell reports a terminated process).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import argparse
 import json
 import signal
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -38,7 +40,8 @@ def register(subparsers: Any) -> None:
         help="train an image classifier on a folder of images (one sub-folder per class)",
         description="Train on DIR (one sub-folder per class). The run folder gets model.keras, "
         "labels.txt, metrics.json, evaluation.json, settings.json, checkpoints/ and logs/ "
-        "(open with `tensorboard --logdir RUN/logs`). Ctrl-C stops cleanly (exit 130).",
+        "(open with `tensorboard --logdir RUN/logs`). Ctrl-C stops cleanly (exit 130), "
+        "keeping the last completed epoch; SIGTERM too (exit 143).",
     )
     parser.add_argument("data_dir", metavar="DIR", type=Path, help="folder of class sub-folders")
     parser.add_argument("--epochs", type=int, help="training epochs (default 10)")
@@ -154,21 +157,30 @@ def _cluster(text: str) -> dict[str, Any]:
     return spec
 
 
-@contextmanager
-def cancel_on_sigint(cancel: CancelToken):
-    """Ctrl-C sets the cancel token (training stops at the next step) instead of killing."""
+# Signals that stop training the way Ctrl-C does; the exit code says which one it was.
+STOP_SIGNALS = {signal.SIGINT: 130, **({signal.SIGTERM: 143} if hasattr(signal, "SIGTERM") else {})}
 
-    def handler(_signum: int, _frame: Any) -> None:
-        if cancel.cancelled:  # a second Ctrl-C: the user really wants out
+
+@contextmanager
+def cancel_on_signals(cancel: CancelToken) -> Iterator[list[int]]:
+    """Ctrl-C or SIGTERM (a service manager, `kill`, a logout) sets the cancel token: training
+    stops at the next step and keeps the last completed epoch, instead of dying with nothing
+    saved. Yields the list the received signals are added to. A second one aborts at once."""
+    received: list[int] = []
+
+    def handler(signum: int, _frame: Any) -> None:
+        if cancel.cancelled:  # a second signal: the user really wants out
             raise KeyboardInterrupt
+        received.append(signum)
         print("\nStopping after this step (Ctrl-C again to abort)...", file=sys.stderr)
         cancel.cancel()
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {signum: signal.signal(signum, handler) for signum in STOP_SIGNALS}
     try:
-        yield
+        yield received
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, old in previous.items():
+            signal.signal(signum, old)
 
 
 def _text_report(event: Event) -> None:
@@ -217,6 +229,8 @@ def run(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
     cancel = CancelToken()
-    with cancel_on_sigint(cancel):
+    with cancel_on_signals(cancel) as received:
         result = train(settings, _json_report if args.json else _text_report, cancel)
-    return EXIT_CANCELLED if result.status == "cancelled" else EXIT_OK
+    if result.status != "cancelled":
+        return EXIT_OK
+    return STOP_SIGNALS[received[0]] if received else EXIT_CANCELLED

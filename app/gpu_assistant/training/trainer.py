@@ -32,15 +32,26 @@ from gpu_assistant.training.checkpoints import (
     save_base,
 )
 from gpu_assistant.training.evaluate import evaluation_report, predict_probabilities
+from gpu_assistant.training.lock import run_lock
 from gpu_assistant.training.models import build_model, model_choice, unfreeze_top
+from gpu_assistant.training.preflight import (
+    check_enough_images,
+    check_free_space,
+    check_resumable,
+    check_same_classes,
+    write_error,
+)
 from gpu_assistant.training.run_folder import (
     RunFolder,
     existing_run_folder,
+    fresh_run_dir,
     load_split,
     new_run_folder,
+    remove_temp_files,
     save_model,
     save_split,
     write_json,
+    write_labels,
 )
 from gpu_assistant.training.settings import TrainSettings
 
@@ -95,17 +106,46 @@ def _train(
 ) -> TrainResult:
     settings.validate()
     model_choice(settings.model)
-    folder = existing_run_folder(settings.out_dir) if settings.resume else None
     chief, worker_index = distribute.is_chief(settings)
-    if folder is None:
-        folder = new_run_folder(settings.out_dir, settings.model)
+    if settings.resume:
+        folder = existing_run_folder(settings.out_dir)
+    else:
+        folder = RunFolder(Path(settings.out_dir or fresh_run_dir(settings.model)))
     if not chief:  # other workers keep their own files apart from the chief's
         folder = RunFolder(folder.root / f"worker-{worker_index}")
-        folder.root.mkdir(parents=True, exist_ok=True)
-    settings = replace(settings, out_dir=folder.root)
-    settings.save(folder.settings)
+    try:
+        with run_lock(folder.root):  # one writer per run folder, for the whole run
+            remove_temp_files(folder)
+            return _locked(replace(settings, out_dir=folder.root), folder, report, cancel, extra)
+    except OSError as error:
+        problem = write_error(error, folder.root)
+        if problem is None:
+            raise
+        raise problem from error
+
+
+def _locked(
+    settings: TrainSettings,
+    folder: RunFolder,
+    report: Report,
+    cancel: CancelToken,
+    extra: list[Any],
+) -> TrainResult:
+    """The run, holding the folder's lock. A new run's settings are saved first (a failed
+    start leaves a folder the corrected command reuses); a resume's only once it is accepted,
+    so a refused one changes no file of the run."""
+    if settings.resume:
+        check_resumable(folder, settings)
+    else:
+        new_run_folder(folder.root, settings.model)
+        settings.save(folder.settings)
     try:
         scan, split = _scan_and_split(settings, folder, report, cancel)
+        if settings.resume:
+            settings.save(folder.settings)
+        if not (settings.resume and folder.split.is_file()):
+            save_split(folder.split, split, scan.root)
+        write_labels(folder.labels, scan.class_names)
         plan = distribute.configure_devices(settings)
         for message in plan.warnings:
             report({"event": "warning", "message": message})
@@ -142,17 +182,17 @@ def _train(
 def _scan_and_split(
     settings: TrainSettings, folder: RunFolder, report: Report, cancel: CancelToken
 ) -> tuple[Any, Any]:
+    """Scan and split (the saved split on resume), refusing what cannot train; writes nothing."""
     from gpu_assistant.data.scan import scan_folder
     from gpu_assistant.data.split import split_records
 
     scan = scan_folder(settings.data_dir, report=_scan_events(report), cancel=cancel)
+    if settings.resume:
+        check_same_classes(folder, scan.class_names)
     if settings.resume and folder.split.is_file():
-        split = load_split(folder.split, scan)
-    else:
-        split = split_records(scan, settings.val_split, 0.0, settings.seed)
-        save_split(folder.split, split, scan.root)
-    folder.labels.write_text("\n".join(scan.class_names) + "\n", encoding="utf-8")
-    return scan, split
+        return scan, load_split(folder.split, scan)
+    check_enough_images(scan)
+    return scan, split_records(scan, settings.val_split, 0.0, settings.seed)
 
 
 def _scan_events(report: Report) -> Report:
@@ -245,6 +285,7 @@ def _fit_and_finish(
 
     settings = run.settings
     model, resumed = _model(run, len(scan.class_names), use_mixed)
+    check_free_space(run.folder.root, model)
     with run.strategy.scope():  # the optimizer's variables are built here: mirrored
         save_base(run.folder.checkpoints, model)
     total_epochs = settings.epochs + (settings.fine_tune_epochs if _has_backbone(model) else 0)
@@ -253,6 +294,7 @@ def _fit_and_finish(
     stopped_early = False
     while True:
         data = _datasets(run, scan, split, batch)
+        split = data.split  # without images that vanished while the caches were filled
         steps = _steps(run, len(split.train), batch * run.replicas)
         run.report(
             {
@@ -456,11 +498,15 @@ def _finish(
     history: list[dict],
     stopped_early: bool,
 ) -> TrainResult:
-    """Save the model (also when cancelled: keep what was learned), metrics and evaluation."""
+    """Save the model, metrics and evaluation. A cancelled run keeps the last completed epoch:
+    the weights of a half-trained epoch are replaced by its checkpoint's first (none: no
+    model.keras)."""
     from gpu_assistant.data.split import stable_order
 
     folder = run.folder
-    save_model(model, folder.model)
+    saved = _completed_model(run, model)
+    if saved:
+        save_model(model, folder.model)
     final = history[-1] if history else {}
     evaluation_path = None
     if data.val is not None and not run.cancel.cancelled:
@@ -477,7 +523,7 @@ def _finish(
     write_json(folder.metrics, {"status": status, "final": final, "history": history})
     paths = {
         "run_dir": str(folder.root),
-        "model_path": str(folder.model),
+        "model_path": str(folder.model) if saved else None,
         "labels_path": str(folder.labels),
         "metrics_path": str(folder.metrics),
         "evaluation_path": str(evaluation_path) if evaluation_path else None,
@@ -495,4 +541,18 @@ def _finish(
                 **paths,
             }
         )
-    return TrainResult(status, folder.root, folder.model, len(history), final, evaluation_path)
+    model_path = folder.model if saved else None
+    return TrainResult(status, folder.root, model_path, len(history), final, evaluation_path)
+
+
+def _completed_model(run: _Run, model: Any) -> bool:
+    """Whether `model` holds a completed epoch to save: always unless cancelled, when the
+    last checkpoint's weights are put back (the cancel stopped mid-epoch)."""
+    if not run.cancel.cancelled:
+        return True
+    checkpoint = latest_checkpoint(run.folder.checkpoints)
+    if checkpoint is None:
+        return False
+    with run.strategy.scope():
+        restore(model, load_values(checkpoint))
+    return True
