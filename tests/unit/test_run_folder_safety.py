@@ -120,7 +120,7 @@ def test_temp_files_left_by_a_crash_are_removed_and_nothing_else(tmp_path: Path)
         folder.root / "tmp-4242-model.keras",
         folder.root / ".metrics.json.tmp-4242",
     ]
-    kept = [folder.checkpoints / "epoch-0002.npz", folder.settings, folder.root / "notes-tmp.txt"]
+    kept = [folder.checkpoints / "epoch-0002.npz", folder.settings, folder.root / "tmp-notes.txt"]
     for path in [*stale, *kept]:
         path.write_bytes(b"x" * 100)
     assert remove_temp_files(folder) == len(stale)

@@ -93,7 +93,7 @@ def save_model(model: Any, path: Path) -> None:
 
 
 # Temp names of earlier versions, which crashes may have left in older run folders.
-_OLD_TEMP_PATTERNS = ("tmp-*", ".*.tmp-*")
+_OLD_TEMP_PATTERNS = ("tmp-[0-9]*-*", ".*.tmp-[0-9]*")
 
 
 def remove_temp_files(folder: RunFolder) -> int:
