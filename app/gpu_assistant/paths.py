@@ -88,6 +88,26 @@ def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
         raise
 
 
+def check_writable_file(path: Path, what: str) -> None:
+    """Raise UserError unless `path` can be written (its folder exists or can be made, and a
+    file can be created there); leaves nothing behind."""
+    from gpu_assistant.jobs import UserError
+
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{what} {path} is a folder.", "Give a file name, e.g. report.json.")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        probe = temp_path(path)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise UserError(
+            f"Cannot write {what} {path}: {error.strerror or error}.",
+            "Choose a file in a folder you can write to.",
+        ) from error
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write a file so that a crash mid-write never leaves it half-written."""
     write_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))

@@ -41,9 +41,11 @@ def test_settings_round_trip_through_json(tmp_path: Path) -> None:
     assert TrainSettings.load(tmp_path / "settings.json") == settings
 
 
-def test_settings_from_a_newer_app_ignore_unknown_keys(tmp_path: Path) -> None:
+def test_settings_from_a_newer_app_are_refused_with_the_reason(tmp_path: Path) -> None:
+    """An unknown key would be dropped silently (and the run no longer reproduced)."""
     data = TrainSettings(data_dir=tmp_path).to_json() | {"future_option": 3}
-    assert TrainSettings.from_json(data).data_dir == tmp_path
+    with pytest.raises(UserError, match="newer app"):
+        TrainSettings.from_json(data)
 
 
 def test_settings_saved_before_the_flip_option_load_and_still_mirror(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ import traceback
 from collections.abc import Sequence
 
 from gpu_assistant import APP_NAME, __version__
+from gpu_assistant.cli.arguments import path_argument
 from gpu_assistant.jobs import UserError
 
 EXIT_OK, EXIT_NO, EXIT_USAGE, EXIT_BUG, EXIT_CANCELLED = 0, 1, 2, 3, 130
@@ -52,7 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="start Qt (offscreen without a display), import TensorFlow, train one step on the "
         "sample data, write a JSON report; exit 0 when everything works",
     )
-    parser.add_argument("--report", metavar="FILE", help="with --self-test: where to write it")
+    parser.add_argument(
+        "--report", metavar="FILE", type=path_argument, help="with --self-test: where to write it"
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMANDS:
         importlib.import_module(f"gpu_assistant.cli.{name}").register(subparsers)
@@ -67,6 +70,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from gpu_assistant.ui import app
 
             if args.self_test:
+                if args.report:  # before the test, not after minutes of it
+                    from gpu_assistant.paths import check_writable_file
+
+                    check_writable_file(args.report, "the self-test report")
                 return app.self_test(args.report)
             if args.report:
                 parser.error("--report only goes with --self-test")

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
+from gpu_assistant.cli.arguments import path_argument
 from gpu_assistant.training.export import FORMATS
 
 
@@ -18,7 +18,7 @@ def register(subparsers: Any) -> None:
         description="MODEL is a run folder or its model.keras. Exit code 1 when an exported "
         "model's validation accuracy differs from the app's.",
     )
-    parser.add_argument("model", metavar="MODEL", type=Path)
+    parser.add_argument("model", metavar="MODEL", type=path_argument)
     parser.add_argument(
         "--format",
         dest="formats",
@@ -26,7 +26,9 @@ def register(subparsers: Any) -> None:
         choices=FORMATS,
         help="repeat for several (default: all)",
     )
-    parser.add_argument("--out", type=Path, help="target folder (default: MODEL's run/export)")
+    parser.add_argument(
+        "--out", type=path_argument, help="target folder (default: MODEL's run/export)"
+    )
     parser.add_argument("--no-rescore", action="store_true", help="skip the validation check")
     parser.add_argument("--json", action="store_true", help="one JSON document")
     parser.set_defaults(func=run)

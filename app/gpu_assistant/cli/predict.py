@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
+
+from gpu_assistant.cli.arguments import path_argument
 
 
 def register(subparsers: Any) -> None:
@@ -14,8 +15,8 @@ def register(subparsers: Any) -> None:
         description="MODEL is a run folder or its model.keras (labels.txt beside it). "
         "Exit code 2 when any image could not be read.",
     )
-    parser.add_argument("model", metavar="MODEL", type=Path)
-    parser.add_argument("images", metavar="IMAGE", type=Path, nargs="+")
+    parser.add_argument("model", metavar="MODEL", type=path_argument)
+    parser.add_argument("images", metavar="IMAGE", type=path_argument, nargs="+")
     parser.add_argument("--json", action="store_true", help="one JSON document")
     parser.set_defaults(func=run)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from gpu_assistant.cli.arguments import path_argument
 from gpu_assistant.cli.output import print_json
 
 
@@ -15,7 +16,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Decode every image under DIR (one sub-folder per class) and report the "
         "classes, counts, image sizes, skipped files with reasons, and layout problems.",
     )
-    parser.add_argument("folder", metavar="DIR", help="folder with one sub-folder per class")
+    parser.add_argument(
+        "folder", metavar="DIR", type=path_argument, help="folder with one sub-folder per class"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument(
         "--progress", action="store_true", help="print progress events on stderr (JSON Lines)"

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from gpu_assistant.cli.arguments import path_argument
 from gpu_assistant.jobs import CancelToken, Event, UserError
 from gpu_assistant.training.models import MODELS
 
@@ -43,7 +44,9 @@ def register(subparsers: Any) -> None:
         "(open with `tensorboard --logdir RUN/logs`). Ctrl-C stops cleanly (exit 130), "
         "keeping the last completed epoch; SIGTERM too (exit 143).",
     )
-    parser.add_argument("data_dir", metavar="DIR", type=Path, help="folder of class sub-folders")
+    parser.add_argument(
+        "data_dir", metavar="DIR", type=path_argument, help="folder of class sub-folders"
+    )
     parser.add_argument("--epochs", type=int, help="training epochs (default 10)")
     parser.add_argument("--batch-size", type=int, help="images per device per step (default 32)")
     parser.add_argument("--image-size", type=int, help="square side in pixels (default 96)")
@@ -53,7 +56,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--weights",
         dest="weights_path",
-        type=Path,
+        type=path_argument,
         help="ImageNet weights file for a transfer model (when Keras cannot download it)",
     )
     parser.add_argument(
@@ -89,7 +92,9 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--no-early-stopping", action="store_true", help="train every epoch")
     parser.add_argument("--seed", type=int, help="split and shuffle seed (default 1337)")
-    parser.add_argument("--out", type=Path, help="run folder (default: a new one under runs/)")
+    parser.add_argument(
+        "--out", type=path_argument, help="run folder (default: a new one under runs/)"
+    )
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
     parser.add_argument("--json", action="store_true", help="JSON Lines: one object per event")
     parser.set_defaults(func=run)
@@ -97,6 +102,7 @@ def register(subparsers: Any) -> None:
 
 def settings_from_args(args: argparse.Namespace) -> Any:
     """TrainSettings from the command line; on --resume, the saved ones plus what was given."""
+    from gpu_assistant.training.distribute import cluster_spec
     from gpu_assistant.training.settings import TrainSettings
 
     if args.resume:
@@ -127,6 +133,7 @@ def settings_from_args(args: argparse.Namespace) -> Any:
     if args.cluster_spec:
         settings.cluster = _cluster(args.cluster_spec)
     settings.validate()
+    cluster_spec(settings)  # a TF_CONFIG in the environment is checked now, not after TF starts
     return settings
 
 
@@ -140,20 +147,30 @@ def _gpu_list(text: str) -> list[int]:
 
 
 def _cluster(text: str) -> dict[str, Any]:
-    source = Path(text)
+    """--cluster-spec: JSON text, or the name of a file holding it."""
+    from gpu_assistant.training.distribute import CLUSTER_EXAMPLE, validate_cluster
+
+    where = "--cluster-spec"
+    raw = text
+    if not text.lstrip().startswith(("{", "[")):
+        source = Path(text)
+        if not source.is_file():
+            raise UserError(
+                f"The cluster spec file {source} does not exist.",
+                f"Give the path of a TF_CONFIG file, or the JSON itself. {CLUSTER_EXAMPLE}",
+            )
+        where = str(source)
+        try:
+            raw = source.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise UserError(f"Cannot read the cluster spec {source}: {error}.") from error
     try:
-        raw = source.read_text(encoding="utf-8") if source.is_file() else text
         spec = json.loads(raw)
-        workers = spec["cluster"]["worker"]
-        int(spec["task"]["index"])
-    except (OSError, ValueError, KeyError, TypeError) as error:
+    except ValueError as error:
         raise UserError(
-            f"--cluster-spec is not a usable TF_CONFIG ({error}).",
-            'Give {"cluster": {"worker": ["host1:port", "host2:port"]}, '
-            '"task": {"type": "worker", "index": 0}} as text or in a file.',
+            f"{where} is not valid TF_CONFIG JSON ({error}).", CLUSTER_EXAMPLE
         ) from error
-    if not isinstance(workers, list) or not workers:
-        raise UserError("--cluster-spec lists no workers.", "Add the workers' host:port.")
+    validate_cluster(spec)
     return spec
 
 

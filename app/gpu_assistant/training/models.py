@@ -135,7 +135,7 @@ def _backbone(keras: Any, choice: ModelChoice, image_size: int, weights_path: Pa
                 # random weights behind a "pretrained" label, so treat it as the error it is.
                 warnings.simplefilter("error", UserWarning)
                 backbone.load_weights(path)
-        except (ValueError, OSError, UserWarning) as error:
+        except Exception as error:  # random bytes raise anything (BadZipFile, KeyError...)
             raise UserError(
                 f"{path.name} does not fit {choice.label} at {image_size} px: {error}",
                 f"Use the '{choice.application}' no-top weights file from keras.applications, "

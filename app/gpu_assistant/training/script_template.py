@@ -17,28 +17,41 @@ from gpu_assistant.training.settings import TrainSettings
 
 
 def render_script(settings: TrainSettings, class_names: list[str], run_name: str) -> str:
-    """The script's text for this run's settings and classes."""
+    """The script's text for this run's settings and classes.
+
+    Everything pasted into code is the repr() of a validated int, float, bool or str (the
+    settings may come from someone else's run folder); names in the docstring are reduced
+    to characters that cannot end it."""
+    settings.validate()
+    if not all(isinstance(name, str) for name in class_names):
+        raise TypeError("class names must be strings")
     template = string.Template(
         resource_path("templates", "train_script.py.tmpl").read_text(encoding="utf-8")
     )
     choice = model_choice(settings.model)
     return template.substitute(
-        run_name=run_name,
-        app_version=__version__,
-        script_name=f"train_{settings.model}.py",
-        model=settings.model,
+        run_name=_docstring_safe(run_name),
+        model_label=_docstring_safe(settings.model),
+        app_version=_docstring_safe(__version__),
+        script_name=_docstring_safe(f"train_{settings.model}.py"),
+        model=repr(str(settings.model)),
         backbone=repr(choice.application),
-        image_size=settings.image_size,
-        batch_size=settings.batch_size,
-        epochs=settings.epochs,
-        learning_rate=repr(settings.learning_rate),
-        val_split=repr(settings.val_split),
-        seed=settings.seed,
-        augment=repr(settings.augment),
-        flip=repr(settings.flip),
-        patience=settings.patience if settings.early_stopping else 0,
-        class_names=repr(list(class_names)),
+        image_size=repr(int(settings.image_size)),
+        batch_size=repr(int(settings.batch_size)),
+        epochs=repr(int(settings.epochs)),
+        learning_rate=repr(float(settings.learning_rate)),
+        val_split=repr(float(settings.val_split)),
+        seed=repr(int(settings.seed)),
+        augment=repr(bool(settings.augment)),
+        flip=repr(bool(settings.flip)),
+        patience=repr(int(settings.patience) if settings.early_stopping else 0),
+        class_names=repr([str(name) for name in class_names]),
     )
+
+
+def _docstring_safe(text: str) -> str:
+    """`text` with only letters, digits and a few harmless marks (no quote, no backslash)."""
+    return "".join(c if c.isalnum() or c in " -_.,+()[]" else "_" for c in text)
 
 
 def write_script(settings: TrainSettings, class_names: list[str], out_dir: Path) -> Path:

@@ -8,14 +8,25 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gpu_assistant.jobs import UserError
 
+# Bump it (and add a step to _MIGRATIONS) when a field changes meaning; a new field with a
+# default that reproduces older runs needs no bump (older files load with the default).
 SETTINGS_VERSION = 1
 MIXED_PRECISION_CHOICES = ("auto", "on", "off")
+CACHE_CHOICES = ("auto", "memory", "disk", "none")
+MAX_IMAGE_SIZE = 1024  # pixels a side; beyond this one image batch no longer fits in memory
+MAX_BATCH_SIZE = 4096
+MAX_EPOCHS = 100_000
+MAX_VIRTUAL_DEVICES = 64
+MAX_SEED = 2**32 - 1  # NumPy's seed range
 
 
 @dataclass
@@ -51,27 +62,73 @@ class TrainSettings:
 
     def validate(self) -> None:
         """Reject impossible values with a message the user can act on."""
+        from gpu_assistant.training.distribute import validate_cluster
+        from gpu_assistant.training.models import MODELS
+
         checks = [
-            (self.epochs >= 1, "--epochs must be at least 1", "Use --epochs 1 or more."),
-            (self.batch_size >= 1, "--batch-size must be at least 1", "Try --batch-size 32."),
-            (self.image_size >= 32, "--image-size must be at least 32 pixels", "Try 96 or 160."),
+            (
+                1 <= self.epochs <= MAX_EPOCHS,
+                f"--epochs must be between 1 and {MAX_EPOCHS}",
+                "Use --epochs 10.",
+            ),
+            (
+                1 <= self.batch_size <= MAX_BATCH_SIZE,
+                f"--batch-size must be between 1 and {MAX_BATCH_SIZE}",
+                "Try --batch-size 32.",
+            ),
+            (
+                32 <= self.image_size <= MAX_IMAGE_SIZE,
+                f"--image-size must be between 32 and {MAX_IMAGE_SIZE} pixels",
+                "Try 96 or 160.",
+            ),
             (
                 0.0 < self.val_split < 1.0,
                 "--val-split must be between 0 and 1",
                 "Try --val-split 0.2 (20% of the images are held out).",
             ),
-            (self.learning_rate > 0, "--learning-rate must be positive", "Try 0.001."),
+            (
+                math.isfinite(self.learning_rate) and 0 < self.learning_rate <= 10,
+                "--learning-rate must be a positive number (at most 10)",
+                "Try 0.001.",
+            ),
+            (
+                self.model in MODELS,
+                f"unknown model {self.model!r}",
+                f"Choose one of: {', '.join(MODELS)}.",
+            ),
             (
                 self.mixed_precision in MIXED_PRECISION_CHOICES,
                 f"mixed precision must be one of {', '.join(MIXED_PRECISION_CHOICES)}",
                 "Use --mixed-precision auto.",
             ),
-            (self.virtual_devices >= 0, "--virtual-devices cannot be negative", "Use 2."),
-            (self.fine_tune_epochs >= 0, "fine-tune epochs cannot be negative", "Use 0."),
+            (
+                self.cache in CACHE_CHOICES,
+                f"the cache must be one of {', '.join(CACHE_CHOICES)}",
+                "Use auto.",
+            ),
+            (
+                0 <= self.virtual_devices <= MAX_VIRTUAL_DEVICES,
+                f"--virtual-devices must be between 0 and {MAX_VIRTUAL_DEVICES}",
+                "Use 2.",
+            ),
+            (
+                0 <= self.fine_tune_epochs <= MAX_EPOCHS,
+                "fine-tune epochs cannot be negative",
+                "Use 0.",
+            ),
+            (0 <= self.patience <= MAX_EPOCHS, "patience cannot be negative", "Use 3."),
+            (0 <= self.seed <= MAX_SEED, f"--seed must be between 0 and {MAX_SEED}", "Use 1337."),
+            (
+                all(gpu >= 0 for gpu in self.gpus) and len(set(self.gpus)) == len(self.gpus),
+                f"--gpus {','.join(map(str, self.gpus))} is not a list of distinct GPU numbers",
+                "Use e.g. --gpus 0,1 (the numbers `gpu-assistant doctor` shows).",
+            ),
         ]
         for ok, message, fix in checks:
             if not ok:
                 raise UserError(message, fix)
+        if self.cluster is not None:
+            validate_cluster(self.cluster)
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -80,15 +137,34 @@ class TrainSettings:
         return data
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> TrainSettings:
-        """Build from saved JSON, ignoring unknown keys (a newer app wrote them)."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
-        for key in ("data_dir", "out_dir", "weights_path"):
-            if values.get(key) is not None:
-                values[key] = Path(values[key])
-        values["version"] = SETTINGS_VERSION
-        return cls(**values)
+    def from_json(cls, data: Any) -> TrainSettings:
+        """Build from saved JSON, checking every value's type: a run folder can come from
+        anyone, and its values end up in code (the exported script) and in TensorFlow."""
+        if not isinstance(data, dict):
+            raise UserError("The settings are not a JSON object.", "Start a new run.")
+        version = data.get("version", 0)
+        if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+            raise UserError(f"The settings' version {version!r} is not a number.", "Start anew.")
+        values = migrate(data, version)
+        hints = typing.get_type_hints(cls)
+        unknown = sorted(set(values) - set(hints))
+        if unknown:
+            raise UserError(
+                f"The settings hold unknown keys ({', '.join(map(repr, unknown))}): a newer app "
+                "wrote them, or the file was edited.",
+                "Update the app, or remove those keys from settings.json.",
+            )
+        for key, value in values.items():
+            values[key] = _checked(key, value, hints[key])
+        if "data_dir" not in values:
+            raise UserError("The settings name no data folder (data_dir).", "Start a new run.")
+        settings = cls(**values)
+        try:
+            settings.validate()
+        except UserError as error:
+            message = f"The saved settings are not usable: {error.message}"
+            raise UserError(message, error.fix) from None
+        return settings
 
     def save(self, path: Path) -> None:
         from gpu_assistant.paths import atomic_write_text
@@ -104,3 +180,75 @@ class TrainSettings:
                 f"Cannot read the saved settings {path}: {error}",
                 "Start a new run without --resume.",
             ) from error
+
+
+def migrate(data: dict[str, Any], version: int) -> dict[str, Any]:
+    """A copy of settings saved at `version`, brought up to SETTINGS_VERSION one step at a
+    time (each step in _MIGRATIONS). A newer version is refused: this app cannot know what its
+    fields mean."""
+    if version > SETTINGS_VERSION:
+        raise UserError(
+            f"The settings were written by a newer app (settings version {version}; this app "
+            f"reads up to {SETTINGS_VERSION}).",
+            "Update the app, or start a new run.",
+        )
+    values = dict(data)
+    for step in range(version, SETTINGS_VERSION):
+        values = _MIGRATIONS[step](values)
+    values["version"] = SETTINGS_VERSION
+    return values
+
+
+def _from_version_0(values: dict[str, Any]) -> dict[str, Any]:
+    """Version 0 (no "version" key) predates the mirror switch; those runs always mirrored."""
+    return {"flip": True, **values}
+
+
+_MIGRATIONS = {0: _from_version_0}  # version -> the step to version + 1
+
+
+def _checked(key: str, value: Any, hint: Any) -> Any:
+    """`value` converted to the field's type (Path from str, float from int), or UserError."""
+    allowed = (
+        typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else ()
+    )
+    if allowed and type(None) in allowed:
+        if value is None:
+            return None
+        hint = next(a for a in allowed if a is not type(None))
+    origin = typing.get_origin(hint) or hint
+    if origin is bool:
+        ok = isinstance(value, bool)
+    elif origin is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif origin is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif origin is str:
+        ok = isinstance(value, str)
+    elif origin is Path:
+        ok = isinstance(value, str) and "\0" not in value
+        value = Path(value) if ok else value
+    elif origin is list:
+        (item,) = typing.get_args(hint)
+        ok = isinstance(value, list) and all(_is_exact(v, item) for v in value)
+    elif origin is dict:
+        ok = isinstance(value, dict) and all(isinstance(k, str) for k in value)
+    else:
+        ok = False
+    if not ok:
+        raise UserError(
+            f"The settings' {key} is {value!r}, which is not a {_describe(hint)}.",
+            "Fix settings.json (or start a new run); the app writes only valid values.",
+        )
+    return value
+
+
+def _is_exact(value: Any, kind: type) -> bool:
+    return isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+
+
+def _describe(hint: Any) -> str:
+    origin = typing.get_origin(hint) or hint
+    names = {bool: "true/false", int: "whole number", float: "number", str: "text"}
+    return names.get(origin, "path" if origin is Path else getattr(origin, "__name__", "value"))
