@@ -6,6 +6,7 @@ the trainer's bookkeeping can use them without loading TF.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -66,10 +67,16 @@ def _split_counts(count: int, val_split: float, test_split: float) -> tuple[int,
 
 
 def split_records(
-    scan: ScanResult, val_split: float = 0.2, test_split: float = 0.0, seed: int = 1337
+    scan: ScanResult,
+    val_split: float = 0.2,
+    test_split: float = 0.0,
+    seed: int = 1337,
+    *,
+    groups: Sequence[Sequence[int]] = (),
 ) -> Split:
     """Stratified, deterministic split: each class is divided in the same proportions, by a
-    stable hash of the file's relative path (never Python's hash() or a random state)."""
+    stable hash of the file's relative path (never Python's hash() or a random state).
+    `groups` (indices into `scan.records`: duplicates) each land wholly on one side."""
     if not (0 <= val_split < 1 and 0 <= test_split < 1 and val_split + test_split < 1):
         raise UserError(
             f"The validation ({val_split:g}) and test ({test_split:g}) fractions must each be "
@@ -85,7 +92,26 @@ def split_records(
         val += ordered[:n_val]
         test += ordered[n_val : n_val + n_test]
         train += ordered[n_val + n_test :]
-    return Split(train, val, test)
+    split = Split(train, val, test)
+    return _keep_groups_together(split, scan, groups, seed) if groups else split
+
+
+def _keep_groups_together(
+    split: Split, scan: ScanResult, groups: Sequence[Sequence[int]], seed: int
+) -> Split:
+    """Every member of a group follows its anchor (the member first in the stable order) to
+    the anchor's side, so no copy of a training image is validated or tested on; images in
+    no group keep their side, and the result is as deterministic as the split itself."""
+    side_of = {id(r): name for name in ("train", "val", "test") for r in getattr(split, name)}
+    for members in groups:
+        records = [scan.records[i] for i in members]
+        anchor = stable_order(records, scan.root, seed)[0]
+        for record in records:
+            side_of[id(record)] = side_of[id(anchor)]
+    parts: dict[str, list[ImageRecord]] = {"train": [], "val": [], "test": []}
+    for record in split.train + split.val + split.test:
+        parts[side_of[id(record)]].append(record)
+    return Split(parts["train"], parts["val"], parts["test"])
 
 
 def class_weights(records: list[ImageRecord], num_classes: int) -> dict[int, float]:

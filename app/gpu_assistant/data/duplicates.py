@@ -1,0 +1,208 @@
+"""Exact and near duplicates across a whole folder, found before training.
+
+Why: the same photo twice, one copy in training and one in validation, makes validation
+accuracy lie, and burst shots or a resized copy do the same more quietly. Exact copies are
+found by a hash of the file's bytes; near copies (resized, re-encoded, slightly cropped) by
+the cosine similarity of the pretrained backbone's pooled features, at a threshold measured
+on injected copies (benchmarks/bench_audit.py). Links are joined transitively (union-find)
+into groups, and the split keeps every group on one side.
+
+Numpy and hashlib only: the features come in as an array (computed elsewhere, cached).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gpu_assistant.data.scan import ImageRecord
+from gpu_assistant.jobs import CancelToken, Report, ignore
+
+# Cosine similarity of EfficientNet-Lite0 pooled features above which two images count as
+# the same picture; measured in benchmarks/bench_audit.py (README: recall and false
+# positives on real-image folders with injected resized / re-encoded / cropped copies).
+NEAR_DUPLICATE_COSINE = 0.90
+_HASH_CHUNK = 1 << 20
+_BLOCK = 1024  # rows of the similarity matrix computed at once (1024 x N float32)
+
+
+@dataclass(frozen=True)
+class DuplicateGroup:
+    """Images that are the same picture: `members` index the scan's records."""
+
+    members: tuple[int, ...]
+    exact: bool  # every member has the same bytes
+    similarity: float  # the weakest link that joined the group (1.0 for exact copies)
+
+
+@dataclass
+class DuplicateReport:
+    groups: list[DuplicateGroup] = field(default_factory=list)
+    threshold: float | None = None  # None: no features, exact copies only
+    checked: int = 0
+
+    def index_groups(self) -> list[tuple[int, ...]]:
+        """Members of each group, for `split_records(groups=...)`."""
+        return [group.members for group in self.groups]
+
+    @property
+    def duplicates(self) -> int:
+        """Images beyond the first of each group: what the folder holds twice."""
+        return sum(len(group.members) - 1 for group in self.groups)
+
+    def cross_class(self, records: Sequence[ImageRecord]) -> list[DuplicateGroup]:
+        """Groups whose copies sit in different class folders: at least one label is wrong."""
+        return [g for g in self.groups if len({records[i].label for i in g.members}) > 1]
+
+    def summary(self, records: Sequence[ImageRecord], class_names: Sequence[str]) -> str:
+        """One sentence for the user: what was found and what the split does about it."""
+        if not self.groups:
+            how = "exact copies" if self.threshold is None else "exact or near copies"
+            return f"No duplicates: checked {self.checked} images for {how}."
+        exact = sum(1 for g in self.groups if g.exact)
+        text = (
+            f"{len(self.groups)} group(s) of duplicates ({exact} of identical files, "
+            f"{len(self.groups) - exact} of near copies), {self.duplicates} extra image(s); "
+            "each group is kept on one side of the train/validation split, so validation "
+            "never sees a copy of a training image."
+        )
+        conflicts = self.cross_class(records)
+        if conflicts:
+            names = sorted({class_names[records[i].label] for g in conflicts for i in g.members})
+            text += (
+                f" {len(conflicts)} group(s) have copies in different classes "
+                f"({', '.join(names)}): keep each picture in one class folder only."
+            )
+        return text
+
+    def to_json(self, records: Sequence[ImageRecord], root: Path) -> dict[str, Any]:
+        return {
+            "threshold": self.threshold,
+            "checked": self.checked,
+            "groups": [
+                {
+                    "exact": group.exact,
+                    "similarity": round(group.similarity, 4),
+                    "files": [records[i].relative_key(root) for i in group.members],
+                }
+                for group in self.groups
+            ],
+        }
+
+
+def file_digest(path: Path) -> str:
+    """BLAKE2b of the file's bytes (hashlib releases the GIL: threads hash in parallel)."""
+    digest = hashlib.blake2b(digest_size=20)
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def file_digests(
+    records: Sequence[ImageRecord],
+    *,
+    cancel: CancelToken | None = None,
+    max_workers: int | None = None,
+) -> list[str]:
+    """`file_digest` of every record, in order; an unreadable file gets a unique marker."""
+    cancel = cancel or CancelToken()
+
+    def one(index: int) -> str:
+        cancel.raise_if_cancelled()
+        try:
+            return file_digest(records[index].path)
+        except OSError:
+            return f"unreadable:{index}"
+
+    with ThreadPoolExecutor(max_workers or os.cpu_count() or 1) as pool:
+        return list(pool.map(one, range(len(records))))
+
+
+class _Groups:
+    """Union-find over record indices, remembering the weakest link of each set."""
+
+    def __init__(self, count: int) -> None:
+        self.parent = list(range(count))
+        self.weakest: dict[int, float] = {}
+
+    def find(self, index: int) -> int:
+        while self.parent[index] != index:
+            self.parent[index] = self.parent[self.parent[index]]
+            index = self.parent[index]
+        return index
+
+    def join(self, a: int, b: int, similarity: float) -> None:
+        root_a, root_b = self.find(a), self.find(b)
+        if root_a == root_b:
+            return
+        weakest = min(similarity, self.weakest.pop(root_a, 1.0), self.weakest.pop(root_b, 1.0))
+        self.parent[max(root_a, root_b)] = min(root_a, root_b)
+        self.weakest[min(root_a, root_b)] = weakest
+
+    def sets(self) -> list[tuple[list[int], float]]:
+        members: dict[int, list[int]] = {}
+        for index in range(len(self.parent)):
+            members.setdefault(self.find(index), []).append(index)
+        return [(m, self.weakest.get(root, 1.0)) for root, m in members.items() if len(m) > 1]
+
+
+def similar_pairs(
+    features: np.ndarray, threshold: float, cancel: CancelToken | None = None
+) -> list[tuple[int, int, float]]:
+    """Every pair (i < j) whose features' cosine similarity is at least `threshold`, computed
+    in blocks of rows so memory stays at _BLOCK x N."""
+    cancel = cancel or CancelToken()
+    vectors = np.asarray(features, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    unit = vectors / np.maximum(norms, 1e-12)
+    pairs: list[tuple[int, int, float]] = []
+    for start in range(0, len(unit), _BLOCK):
+        cancel.raise_if_cancelled()
+        block = unit[start : start + _BLOCK] @ unit.T
+        rows, cols = np.nonzero(block >= threshold)
+        for row, col in zip(rows.tolist(), cols.tolist(), strict=True):
+            if col > start + row:
+                pairs.append((start + row, col, float(block[row, col])))
+    return pairs
+
+
+def find_duplicates(
+    records: Sequence[ImageRecord],
+    features: np.ndarray | None = None,
+    *,
+    threshold: float = NEAR_DUPLICATE_COSINE,
+    digests: Sequence[str] | None = None,
+    report: Report = ignore,
+    cancel: CancelToken | None = None,
+) -> DuplicateReport:
+    """Group `records` that are the same file (same bytes) or, with `features` (one row per
+    record, any pooled embedding), the same picture (cosine similarity >= `threshold`)."""
+    cancel = cancel or CancelToken()
+    if features is not None and len(features) != len(records):
+        raise ValueError(f"{len(features)} feature rows for {len(records)} images")
+    report({"event": "progress", "done": 0, "total": len(records), "message": "Hashing files"})
+    digests = list(digests) if digests is not None else file_digests(records, cancel=cancel)
+    groups = _Groups(len(records))
+    first_with: dict[str, int] = {}
+    for index, digest in enumerate(digests):
+        groups.join(first_with.setdefault(digest, index), index, 1.0)
+    if features is not None:
+        message = "Comparing images for near copies"
+        report({"event": "progress", "done": 0, "total": len(records), "message": message})
+        for a, b, similarity in similar_pairs(features, threshold, cancel):
+            groups.join(a, b, similarity)
+    found = [
+        DuplicateGroup(tuple(members), len({digests[i] for i in members}) == 1, weakest)
+        for members, weakest in groups.sets()
+    ]
+    found.sort(key=lambda g: (-len(g.members), g.members))
+    report({"event": "progress", "done": len(records), "total": len(records), "message": ""})
+    return DuplicateReport(found, threshold if features is not None else None, len(records))
