@@ -1,7 +1,8 @@
 """The run folder: where a run's files live, how a new one is named, and the saved split.
 
-Layout: model.keras, labels.txt, metrics.json, settings.json, split.json, evaluation.json,
-checkpoints/ (state.json + the last epoch, and early stopping's best), logs/ (TensorBoard).
+Layout: model.keras, labels.txt, metrics.json, settings.json, split.json, duplicates.json
+(the copies kept on one side of the split), evaluation.json, checkpoints/ (state.json + the
+last epoch, and early stopping's best), logs/ (TensorBoard).
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ class RunFolder:
     @property
     def split(self) -> Path:
         return self.root / "split.json"
+
+    @property
+    def duplicates(self) -> Path:
+        return self.root / "duplicates.json"
 
     @property
     def evaluation(self) -> Path:

@@ -140,11 +140,13 @@ def _locked(
         new_run_folder(folder.root, settings.model)
         settings.save(folder.settings)
     try:
-        scan, split = _scan_and_split(settings, folder, report, cancel)
+        scan, split, duplicates = _scan_and_split(settings, folder, report, cancel)
         if settings.resume:
             settings.save(folder.settings)
         if not (settings.resume and folder.split.is_file()):
             save_split(folder.split, split, scan.root)
+        if duplicates is not None:
+            write_json(folder.duplicates, duplicates.to_json(scan.records, scan.root))
         write_labels(folder.labels, scan.class_names)
         plan = distribute.configure_devices(settings)
         for message in plan.warnings:
@@ -181,8 +183,9 @@ def _locked(
 
 def _scan_and_split(
     settings: TrainSettings, folder: RunFolder, report: Report, cancel: CancelToken
-) -> tuple[Any, Any]:
-    """Scan and split (the saved split on resume), refusing what cannot train; writes nothing."""
+) -> tuple[Any, Any, Any]:
+    """Scan and split (the saved split on resume), refusing what cannot train; writes nothing.
+    Third: the duplicate groups the new split keeps together (None on resume)."""
     from gpu_assistant.data.scan import scan_folder
     from gpu_assistant.data.split import split_records
 
@@ -190,9 +193,23 @@ def _scan_and_split(
     if settings.resume:
         check_same_classes(folder, scan.class_names)
     if settings.resume and folder.split.is_file():
-        return scan, load_split(folder.split, scan)
+        return scan, load_split(folder.split, scan), None
     check_enough_images(scan)
-    return scan, split_records(scan, settings.val_split, 0.0, settings.seed)
+    duplicates = _duplicates(scan, report, cancel)
+    groups = duplicates.index_groups()
+    split = split_records(scan, settings.val_split, 0.0, settings.seed, groups=groups)
+    return scan, split, duplicates
+
+
+def _duplicates(scan: Any, report: Report, cancel: CancelToken) -> Any:
+    """Copies of the same picture, to keep on one side of the split; a warning says what was
+    done."""
+    from gpu_assistant.data.duplicates import find_duplicates
+
+    found = find_duplicates(scan.records, cancel=cancel)
+    if found.groups:
+        report({"event": "warning", "message": found.summary(scan.records, scan.class_names)})
+    return found
 
 
 def _scan_events(report: Report) -> Report:
