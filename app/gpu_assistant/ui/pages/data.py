@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
 from gpu_assistant.data.cache import estimate_cache_bytes
 from gpu_assistant.data.sample import sample_data_dir
 from gpu_assistant.jobs import CancelToken, Report
+from gpu_assistant.ui.audit import DuplicatesView
 from gpu_assistant.ui.state import AppState, training_blocker
 from gpu_assistant.ui.thumbnails import THUMB_PX, load_thumbnail
 from gpu_assistant.ui.widgets import DropArea, Page, button, named, wrap_label
@@ -149,6 +150,8 @@ class DataPage(Page):
         self.skipped.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.skipped.verticalHeader().hide()
         self.tabs.addTab(self.skipped, "Skipped (0)")
+        self.duplicates = DuplicatesView(state)
+        self.tabs.addTab(self.duplicates, "Duplicates")
         splitter.addWidget(self.tabs)
         splitter.addWidget(self._options_box())
         splitter.setStretchFactor(0, 3)
@@ -327,6 +330,8 @@ class DataPage(Page):
             self.skipped.setItem(row, 1, QTableWidgetItem(skipped.reason))
         self.skipped.resizeColumnToContents(0)
         self.tabs.setTabText(2, f"Skipped ({len(scan.skipped)})")
+        tab = self.tabs.indexOf(self.duplicates)
+        self.duplicates.check(scan, lambda n: self.tabs.setTabText(tab, f"Duplicates ({n})"))
         self.state.set_scan(scan)
         blocker = training_blocker(scan)
         if blocker:
