@@ -201,6 +201,16 @@ def test_a_file_deleted_while_the_cache_fills_is_skipped_and_reported(tmp_path: 
     assert start["train_images"] + start["val_images"] == 15
 
 
+def _fill_disk(filler: Path) -> None:
+    """Write `filler` until its disk is full."""
+    with open(filler, "wb", buffering=0) as handle:
+        try:
+            while True:
+                handle.write(bytes(2**20))
+        except OSError:
+            pass
+
+
 @contextmanager
 def _tmpfs(where: Path, *options: str) -> Iterator[Path]:
     """A small tmpfs at `where` (a full or read-only disk); skips where mounting is refused."""
@@ -242,13 +252,7 @@ def test_a_disk_that_fills_up_mid_run_is_a_clear_error_and_resume_works_after(
 
         def fill_the_disk(epoch: int) -> None:
             if epoch == 1:
-                with open(filler, "wb") as handle:
-                    try:
-                        while True:
-                            handle.write(bytes(2**20))
-                            handle.flush()
-                    except OSError:
-                        pass
+                _fill_disk(filler)
 
         report = Recorder()
         hook = _callback(on_epoch_begin=fill_the_disk)
@@ -261,6 +265,30 @@ def test_a_disk_that_fills_up_mid_run_is_a_clear_error_and_resume_works_after(
         resumed.resume = True
         result = train(resumed, Recorder(), CancelToken())
         assert result.epochs_completed == 2
+
+
+def test_a_disk_cache_that_fills_its_disk_is_a_clear_error_not_out_of_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TensorFlow reports a full disk under the cache as ResourceExhaustedError, the class of
+    an out-of-memory: it must say "disk", not retry with a smaller batch or crash."""
+    data = make_class_folder(tmp_path / "data", {"red": 6, "green": 6})
+    with _tmpfs(tmp_path / "disk", "size=8m") as disk:
+        monkeypatch.setenv("GPU_ASSISTANT_CACHE_DIR", str(disk / "cache"))
+        filler = disk / "filler"
+        report = Recorder()
+
+        def fill_when_preparing(event: dict[str, Any]) -> None:
+            report(event)
+            preparing = event["event"] == "progress" and "Preparing" in event["message"]
+            if preparing and not filler.exists():
+                _fill_disk(filler)
+
+        settings = _settings(data, tmp_path / "run", cache="disk")
+        with pytest.raises(UserError, match=r"image cache .* is full") as error:
+            train(settings, fill_when_preparing, CancelToken())
+        assert "GPU_ASSISTANT_CACHE_DIR" in error.value.fix
+        assert report.named("error")
 
 
 def test_an_output_folder_that_cannot_be_written_is_a_clear_error(tmp_path: Path) -> None:

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 SHUFFLE_BUFFER_BYTES = 64 * 1024 * 1024  # batch-shuffle window over a disk cache, in bytes
 PROGRESS_INTERVAL = 0.25  # seconds between progress events
+DISK_FULL_TEXTS = ("No space left on device", "Disk quota exceeded")  # strerror, in TF errors
 
 
 @dataclass
@@ -213,6 +214,17 @@ def build_datasets(
             split = smaller
 
 
+def _disk_full(error: Exception, plan: CachePlan) -> UserError | None:
+    """The message for a disk cache that filled its disk (TensorFlow reports it as resources
+    exhausted, like memory); None for a real out-of-memory."""
+    if plan.directory is None or not any(text in str(error) for text in DISK_FULL_TEXTS):
+        return None
+    return UserError(
+        f"The disk holding the image cache ({plan.directory}) is full.",
+        "Free some space on it, or set GPU_ASSISTANT_CACHE_DIR to a folder on another disk.",
+    )
+
+
 def _without_vanished(split: Split, report: Report) -> Split | None:
     """`split` less the files deleted while the caches were being filled, each reported as a
     warning; None when none vanished."""
@@ -260,7 +272,13 @@ def _build(
             continue
         dataset = _cached_batches(records, options, plan, name)
         if plan.mode == "memory" or (plan.mode == "disk" and not plan.complete(name)):
-            _fill(dataset, progress, cancel)
+            try:
+                _fill(dataset, progress, cancel)
+            except tf.errors.ResourceExhaustedError as error:
+                full = _disk_full(error, plan)
+                if full is None:
+                    raise
+                raise full from error
         if name == "train":
             batches = -(-len(records) // options.batch_size)
             dataset = _shuffled(dataset, options, plan, batches)
