@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from gpu_assistant.data import images as reasons
-from gpu_assistant.data.scan import NO_CLASS
+from gpu_assistant.data.scan import LINK_LOOP, NO_CLASS
 
 # One distinct colour per class index, so classes are learnable from tiny images.
 PALETTE = [(220, 40, 40), (40, 200, 60), (50, 70, 220), (230, 200, 40), (160, 60, 200)]
@@ -176,5 +176,6 @@ def make_messy_folder(root: Path, *, symlink_loop: bool = True) -> MessyFolder:
     messy.skipped["stray.jpg"] = NO_CLASS
     if symlink_loop:
         os.symlink("..", root / cats / "nested" / "loop")  # cats/nested/loop -> cats
+        messy.skipped[f"{cats}/nested/loop"] = LINK_LOOP
     messy.counts = {cats: 10, dogs: 5, birds: 3}
     return messy

@@ -129,64 +129,141 @@ class ScanResult:
         }
 
 
+def has_control_characters(name: str) -> bool:
+    """Line breaks, tabs and other control characters: in a class name they would split or
+    shift the lines of labels.txt and garble every listing."""
+    return any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in name)
+
+
 def _ignored(name: str) -> bool:
     return name.startswith(".") or name.lower() in IGNORED_NAMES
 
 
+# Why an entry that is not an image file is not used (listed with the skipped files).
+LINK_OUTSIDE = "a link to outside the data folder (not followed)"
+LINK_LOOP = "a link back to a folder above it (a loop; not followed)"
+LINK_SEEN = "a link to a folder that is scanned anyway ({target}); not counted twice"
+SAME_FILE = "the same file as {target} (a link); counted once"
+BROKEN_LINK = "a broken link (its target does not exist)"
+BAD_LINK = "a link that cannot be followed ({reason})"
+NOT_A_FILE = "not a regular file (a pipe, socket or device)"
+UNREADABLE_FOLDER = "a folder that cannot be read ({reason}); its images are not listed"
+
+
 @dataclass
 class _Listing:
+    root: Path
     class_dirs: list[tuple[str, Path]] = field(default_factory=list)
     files: list[tuple[int, Path, os.stat_result]] = field(default_factory=list)
     top_level_images: list[Path] = field(default_factory=list)
+    notes: list[SkippedFile] = field(default_factory=list)  # entries that are not files
+    bad_names: list[str] = field(default_factory=list)  # class folders with line breaks
+    unreadable: dict[int, str] = field(default_factory=dict)  # class label -> why
+    seen_dirs: dict[tuple[int, int], Path] = field(default_factory=dict)
+    seen_files: dict[tuple[int, int], Path] = field(default_factory=dict)
+
+    def relative(self, path: Path) -> str:
+        return (
+            path.relative_to(self.root).as_posix() if path.is_relative_to(self.root) else str(path)
+        )
+
+    def note(self, path: Path, reason: str) -> None:
+        self.notes.append(SkippedFile(path, reason))
+
+    def link_target(self, path: Path) -> Path | None:
+        """Where a link inside the data folder leads, or None (noted) when it is not followed:
+        outside the folder, broken, or a loop."""
+        try:
+            target = path.resolve(strict=True)
+        except FileNotFoundError:
+            self.note(path, BROKEN_LINK)
+            return None
+        except (OSError, RuntimeError) as error:  # ELOOP: a link to itself
+            self.note(path, BAD_LINK.format(reason=getattr(error, "strerror", None) or error))
+            return None
+        if not target.is_relative_to(self.root):
+            self.note(path, LINK_OUTSIDE)
+            return None
+        return target
+
+    def add_dir(self, path: Path, stat: os.stat_result) -> bool:
+        """Whether `path` is a folder not listed yet (else noted: a loop or a second way in)."""
+        key = (stat.st_dev, stat.st_ino)
+        first = self.seen_dirs.get(key)
+        if first is None:
+            self.seen_dirs[key] = path
+            return True
+        loop = path.parent.resolve().is_relative_to(first.resolve())
+        self.note(path, LINK_LOOP if loop else LINK_SEEN.format(target=self.relative(first)))
+        return False
+
+    def add_file(self, label: int, path: Path, stat: os.stat_result) -> None:
+        key = (stat.st_dev, stat.st_ino)
+        first = self.seen_files.setdefault(key, path)
+        if first is path:
+            self.files.append((label, path, stat))
+        else:
+            self.note(path, SAME_FILE.format(target=self.relative(first)))
 
 
-def _walk_class(
-    folder: Path, label: int, seen: set[tuple[int, int]], listing: _Listing, cancel: CancelToken
-) -> None:
-    """Every non-hidden file below `folder`, following links but never a directory twice."""
+def _walk_class(folder: Path, label: int, listing: _Listing, cancel: CancelToken) -> None:
+    """Every non-hidden file below `folder`, following links that stay inside the data folder
+    but never into a folder or onto a file twice; what is not used is noted with why."""
     stack = [folder]
     while stack:
         cancel.raise_if_cancelled()
         current = stack.pop()
         try:
             entries = sorted(os.scandir(current), key=lambda e: e.name)
-        except OSError:
-            continue  # an unreadable sub-folder: nothing in it can be listed
+        except OSError as error:
+            reason = error.strerror or type(error).__name__
+            if current == folder:
+                listing.unreadable[label] = reason
+            else:
+                listing.note(current, UNREADABLE_FOLDER.format(reason=reason))
+            continue
         for entry in entries:
             if _ignored(entry.name):
                 continue
             path = Path(entry.path)
             try:
-                if entry.is_dir():
-                    stat = os.stat(entry.path)  # DirEntry.stat() has no inode on Windows
-                    key = (stat.st_dev, stat.st_ino)
-                    if key not in seen:
-                        seen.add(key)
-                        stack.append(path)
-                elif entry.is_file():
-                    listing.files.append((label, path, entry.stat()))
+                if entry.is_symlink() and listing.link_target(path) is None:
+                    continue
+                stat = os.stat(entry.path)  # DirEntry.stat() has no inode on Windows
             except OSError:
-                continue  # a dangling link or a file removed while listing
+                continue  # removed while listing
+            if entry.is_dir():
+                if listing.add_dir(path, stat):
+                    stack.append(path)
+            elif entry.is_file():
+                listing.add_file(label, path, stat)
+            else:
+                listing.note(path, NOT_A_FILE)
 
 
 def _list_folder(root: Path, cancel: CancelToken) -> _Listing:
-    listing = _Listing()
-    root_stat = root.stat()
-    seen = {(root_stat.st_dev, root_stat.st_ino)}
-    entries = sorted(os.scandir(root), key=lambda e: e.name)
-    for entry in entries:
+    listing = _Listing(root)
+    listing.add_dir(root, root.stat())
+    for entry in sorted(os.scandir(root), key=lambda e: e.name):
         if _ignored(entry.name):
             continue
+        path = Path(entry.path)
         if entry.is_dir():
-            listing.class_dirs.append((entry.name, Path(entry.path)))
+            if has_control_characters(entry.name):
+                listing.bad_names.append(entry.name)
+            elif not entry.is_symlink() or listing.link_target(path) is not None:
+                listing.class_dirs.append((entry.name, path))
         elif entry.is_file() and Path(entry.name).suffix.lower() in IMAGE_EXTENSIONS:
-            listing.top_level_images.append(Path(entry.path))
+            listing.top_level_images.append(path)
     listing.class_dirs.sort()
-    for _name, folder in listing.class_dirs:  # a link to another class is not walked twice
-        stat = folder.stat()
-        seen.add((stat.st_dev, stat.st_ino))
+    # Real folders first: a link to another class (or to the folder itself) is the second way in.
+    kept = []
+    for name, folder in sorted(listing.class_dirs, key=lambda item: item[1].is_symlink()):
+        if listing.add_dir(folder, folder.stat()):
+            kept.append((name, folder))
+    listing.class_dirs = sorted(kept)
     for label, (_name, folder) in enumerate(listing.class_dirs):
-        _walk_class(folder, label, seen, listing, cancel)
+        _walk_class(folder, label, listing, cancel)
     return listing
 
 
@@ -253,7 +330,26 @@ def _problems(result: ScanResult, listing: _Listing, empty_classes: list[str]) -
                 "Move each into the sub-folder named after its class.",
             )
         )
+    for name in listing.bad_names:
+        result.problems.append(
+            Problem(
+                f"The class folder {name!r} has a line break or another control character in "
+                "its name, so it is left out (labels.txt holds one class name per line).",
+                "Rename the folder to a plain name.",
+            )
+        )
+    unreadable = {listing.class_dirs[label][0]: why for label, why in listing.unreadable.items()}
     for name in empty_classes:
+        if name in unreadable:
+            result.problems.append(
+                Problem(
+                    f"The class folder '{name}' cannot be read ({unreadable[name]}), so it is "
+                    "left out.",
+                    f"Give yourself permission to read '{name}' (e.g. chmod -R u+rX), or "
+                    "remove it.",
+                )
+            )
+            continue
         result.problems.append(
             Problem(
                 f"The class folder '{name}' has no usable images, so it is left out.",
@@ -314,6 +410,7 @@ def scan_folder(
     names = [name for name, _ in listing.class_dirs]
     per_class: list[list[ImageRecord]] = [[] for _ in names]
     skipped = [SkippedFile(path, NO_CLASS) for path in listing.top_level_images]
+    skipped += listing.notes
     for (label, path, stat), outcome in zip(listing.files, checked, strict=True):
         if isinstance(outcome, BadImage):
             skipped.append(SkippedFile(path, outcome.reason))

@@ -8,6 +8,8 @@ accuracy; a mismatch is reported, never hidden.
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import tempfile
 import warnings
@@ -17,8 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gpu_assistant.jobs import Report, UserError, ignore
-from gpu_assistant.training.predict import load_model, resolve_model
-from gpu_assistant.training.run_folder import RunFolder, load_split, read_labels, write_json
+from gpu_assistant.paths import temp_path
+from gpu_assistant.training.predict import load_classifier
+from gpu_assistant.training.run_folder import RunFolder, load_split, write_json
+from gpu_assistant.training.script_template import render_script
 from gpu_assistant.training.settings import TrainSettings
 
 if TYPE_CHECKING:
@@ -65,23 +69,37 @@ def export(
             f"Unknown export format {', '.join(unknown) or '(none)'}.",
             f"Choose from: {', '.join(FORMATS)}.",
         )
-    model_file, labels_file = resolve_model(model_path)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    result = ExportResult(out_dir)
-    model = load_model(model_file)
-    writers: dict[str, Callable[[], Path]] = {
-        "keras": lambda: _copy(model_file, out_dir / "model.keras"),
-        "savedmodel": lambda: _saved_model(model, out_dir / "savedmodel"),
-        "tflite": lambda: _tflite(model, out_dir / "model.tflite"),
-        "labels": lambda: _copy(labels_file, out_dir / "labels.txt"),
-        "script": lambda: _script(model_file.parent, read_labels(labels_file), out_dir),
+    classifier = load_classifier(model_path)
+    model, model_file = classifier.model, classifier.model_file
+    run_dir = model_file.parent
+    settings = _script_settings(run_dir) if "script" in formats else None
+    names = {
+        "keras": "model.keras",
+        "savedmodel": "savedmodel",
+        "tflite": "model.tflite",
+        "labels": "labels.txt",
+        "script": f"train_{settings.model}.py" if settings else "",
     }
-    for index, name in enumerate(dict.fromkeys(formats)):
+    sources = {"keras": model_file, "labels": classifier.labels_file}
+    writers: dict[str, Callable[[Path], object]] = {
+        "keras": lambda tmp: shutil.copyfile(model_file, tmp),
+        "savedmodel": lambda tmp: _saved_model(model, tmp),
+        "tflite": lambda tmp: _tflite(model, tmp),
+        "labels": lambda tmp: shutil.copyfile(classifier.labels_file, tmp),
+        "script": lambda tmp: tmp.write_text(
+            render_script(settings, classifier.labels, Path(out_dir).name), encoding="utf-8"
+        ),
+    }
+    wanted = list(dict.fromkeys(formats))
+    folder = _ExportFolder(Path(out_dir))
+    for name in wanted:  # every refusal before the first write
+        folder.check(names[name], sources.get(name))
+    result = ExportResult(folder.root)
+    for index, name in enumerate(wanted):
         report({"event": "progress", "done": index, "total": len(formats), "message": name})
-        result.paths[name] = writers[name]()
+        result.paths[name] = folder.write(names[name], writers[name], sources.get(name))
     exported = [f for f in MODEL_FORMATS if f in result.paths]
-    validation = _validation_arrays(model_file.parent) if rescore and exported else None
+    validation = _validation_arrays(run_dir) if rescore and exported else None
     if validation is not None:
         images, labels = validation
         result.samples = len(labels)
@@ -89,9 +107,9 @@ def export(
         for name in exported:
             result.accuracy[name] = _accuracy(_SCORERS[name](result.paths[name], images), labels)
     write_json(
-        out_dir / "export.json",
+        folder.manifest,
         {
-            "paths": {k: str(v) for k, v in result.paths.items()},
+            "paths": {k: str(v) for k, v in (folder.written | result.paths).items()},
             "samples": result.samples,
             "reference_accuracy": result.reference_accuracy,
             "accuracy": result.accuracy,
@@ -102,15 +120,64 @@ def export(
     return result
 
 
-def _copy(source: Path, target: Path) -> Path:
-    if source.resolve() != target.resolve():
-        shutil.copyfile(source, target)
-    return target
+class _ExportFolder:
+    """The --out folder. What earlier exports wrote there (export.json lists it) is replaced;
+    anything else is never deleted or overwritten, and links are replaced, never written
+    through. Each file or folder is written under a temp name, then renamed into place."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.manifest = root / "export.json"
+        self.written: dict[str, Path] = {}  # format -> path, from the last export.json
+        if os.path.lexists(self.manifest):
+            try:
+                saved = json.loads(self.manifest.read_text(encoding="utf-8"))
+                self.written = {k: Path(v) for k, v in saved["paths"].items()}
+            except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+                raise self._foreign(self.manifest) from error
+        self.ours = {p.name for p in self.written.values()}
+
+    def _foreign(self, target: Path) -> UserError:
+        return UserError(
+            f"{target} exists and was not written by this app's export, so it is left alone.",
+            "Choose another --out folder (or move that away).",
+        )
+
+    def check(self, name: str, source: Path | None) -> None:
+        target = self.root / name
+        if self.root.exists() and not self.root.is_dir():
+            raise UserError(f"The export folder {self.root} is a file.", "Choose a folder.")
+        if not os.path.lexists(target) or name in self.ours or _same_file(source, target):
+            return
+        raise self._foreign(target)
+
+    def write(self, name: str, make: Callable[[Path], object], source: Path | None) -> Path:
+        target = self.root / name
+        if _same_file(source, target):
+            return target  # exporting a run's own file into the run folder
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp, old = temp_path(target), temp_path(self.root / f"old-{name}")
+        try:
+            make(tmp)
+            if target.is_dir() and not target.is_symlink():
+                os.rename(target, old)  # our own earlier folder: out of the way, then gone
+            elif os.path.lexists(target) and tmp.is_dir():
+                target.unlink()  # a link (or file) where the folder goes: only the link
+            os.replace(tmp, target)  # a file: replaces a link itself, never its target
+        finally:
+            for leftover in (tmp, old):
+                if leftover.is_dir() and not leftover.is_symlink():
+                    shutil.rmtree(leftover)
+                elif os.path.lexists(leftover):
+                    leftover.unlink()
+        return target
+
+
+def _same_file(source: Path | None, target: Path) -> bool:
+    return source is not None and target.exists() and os.path.samefile(source, target)
 
 
 def _saved_model(model: Any, target: Path) -> Path:
-    if target.exists():
-        shutil.rmtree(target)
     model.export(str(target), format="tf_saved_model", verbose=False)
     return target
 
@@ -125,16 +192,14 @@ def _tflite(model: Any, target: Path) -> Path:
     return target
 
 
-def _script(run_dir: Path, class_names: list[str], out_dir: Path) -> Path:
-    from gpu_assistant.training.script_template import write_script
-
+def _script_settings(run_dir: Path) -> TrainSettings:
     settings_file = RunFolder(run_dir).settings
     if not settings_file.is_file():
         raise UserError(
             f"The run's settings.json is not next to the model in {run_dir}.",
             "Export the script from the run folder the app wrote.",
         )
-    return write_script(TrainSettings.load(settings_file), class_names, out_dir)
+    return TrainSettings.load(settings_file)
 
 
 def _validation_arrays(run_dir: Path) -> tuple[np.ndarray, np.ndarray] | None:

@@ -7,6 +7,7 @@ to-square resize), so a prediction here equals what validation saw during traini
 from __future__ import annotations
 
 import functools
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,17 +56,66 @@ def _load(model: Path, mtime_ns: int) -> Any:
     """The Keras model, cached per file version (the Results page predicts many times)."""
     import keras
 
+    fix = "Use a model.keras written by this app (copy it again from the run folder, or retrain)."
+    if not zipfile.is_zipfile(model):
+        raise UserError(f"{model} is not a Keras model file (damaged or truncated).", fix)
     try:
         return keras.models.load_model(model)
-    except (ValueError, OSError) as error:
-        raise UserError(
-            f"Cannot load the model {model}: {error}",
-            "Use a model.keras written by this app (or retrain).",
-        ) from error
+    except Exception as error:  # a foreign file raises anything (KeyError, TypeError...)
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UserError(f"Cannot load the model {model}: {reason}", fix) from error
 
 
 def load_model(model: Path) -> Any:
     return _load(model, model.stat().st_mtime_ns)
+
+
+@dataclass(frozen=True)
+class Classifier:
+    """A model checked to be one the app can feed: one square RGB image input of a known
+    size, one output with a probability per line of labels.txt."""
+
+    model_file: Path
+    labels_file: Path
+    model: Any
+    labels: list[str]
+    image_size: int
+
+
+def load_classifier(model_path: Path) -> Classifier:
+    """The model and its labels, or UserError saying why this app cannot use them."""
+    model_file, labels_file = resolve_model(model_path)
+    labels = read_labels(labels_file)
+    model = load_model(model_file)
+    fix = "Use a model.keras written by this app (or retrain)."
+    inputs, outputs = list(model.inputs), list(model.outputs)
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise UserError(
+            f"The model {model_file} has {len(inputs)} input(s) and {len(outputs)} output(s); "
+            "this app's models take one image and give one answer.",
+            fix,
+        )
+    shape = tuple(inputs[0].shape)
+    if len(shape) != 4 or shape[1] is None or shape[1] != shape[2]:
+        raise UserError(
+            f"The model {model_file} takes inputs of shape {shape}; this app feeds square "
+            "images of a fixed size ([batch, size, size, 3]).",
+            fix,
+        )
+    if shape[3] != 3:
+        raise UserError(
+            f"The model {model_file} takes {shape[3]}-channel images; this app feeds RGB "
+            "(3 channels).",
+            fix,
+        )
+    classes = tuple(outputs[0].shape)[-1]
+    if len(tuple(outputs[0].shape)) != 2 or classes != len(labels):
+        raise UserError(
+            f"{labels_file} names {len(labels)} classes, but the model gives "
+            f"{classes} outputs: the names would not match the answers.",
+            "Put the labels.txt of the same run next to the model.",
+        )
+    return Classifier(model_file, labels_file, model, labels, int(shape[1]))
 
 
 def predict(model_path: Path, images: Sequence[Path | str]) -> list[Prediction]:
@@ -74,10 +124,8 @@ def predict(model_path: Path, images: Sequence[Path | str]) -> list[Prediction]:
 
     from gpu_assistant.data.images import BadImage, load_for_model
 
-    model_file, labels_file = resolve_model(model_path)
-    labels = read_labels(labels_file)
-    model = load_model(model_file)
-    size = int(model.input_shape[1])
+    classifier = load_classifier(model_path)
+    model, labels, size = classifier.model, classifier.labels, classifier.image_size
     results: list[Prediction] = []
     loaded: list[np.ndarray] = []
     for image in images:

@@ -127,11 +127,33 @@ def write_json(path: Path, value: Any) -> None:
 
 
 def write_labels(path: Path, class_names: list[str]) -> None:
+    """One name per line, in label order. A name with a line break would shift every label
+    after it (scan leaves such folders out, so this is a bug guard)."""
+    from gpu_assistant.data.scan import has_control_characters
+
+    bad = [name for name in class_names if not name or has_control_characters(name)]
+    if bad:
+        raise ValueError(f"class names that labels.txt cannot hold: {bad!r}")
     atomic_write_text(path, "\n".join(class_names) + "\n")
 
 
 def read_labels(path: Path) -> list[str]:
-    return [line for line in path.read_text(encoding="utf-8").splitlines() if line]
+    """The class names of labels.txt; an empty file or an empty line (an edit, a damaged
+    copy) is refused: dropping it would shift every label after it."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise UserError(
+            f"Cannot read {path}: {error}.", "Copy the run's labels.txt again."
+        ) from error
+    names = [line.removesuffix("\r") for line in text.removesuffix("\n").split("\n")]
+    if not text.strip() or not all(names):
+        what = "is empty" if not text.strip() else f"has an empty line (line {names.index('') + 1})"
+        raise UserError(
+            f"{path} {what}; it must name one class per line, in the model's order.",
+            "Copy the run's labels.txt again (or retrain).",
+        )
+    return names
 
 
 def save_split(path: Path, split: Any, root: Path) -> None:
