@@ -180,6 +180,20 @@ def test_a_file_name_that_is_not_utf8_trains(tmp_path: Path) -> None:
     assert result.status == "completed"
 
 
+@pytest.mark.skipif(sys.platform in ("win32", "darwin"), reason="needs names of any bytes")
+def test_a_class_folder_whose_name_is_not_utf8_is_refused_with_a_clear_message(
+    tmp_path: Path,
+) -> None:
+    data = make_class_folder(tmp_path / "data", {"red": 3})
+    for variant in range(3):
+        write_image(data / os.fsdecode(b"caf\xe9") / f"{variant}.png", 1, variant=variant)
+    report = Recorder()
+    with pytest.raises(UserError, match="'caf\ufffd' has a name that is not UTF-8"):
+        train(_settings(data, tmp_path / "run"), report, CancelToken())
+    json.dumps(report.named("error"))  # printable under --json
+    assert not (tmp_path / "run" / "labels.txt").exists()
+
+
 @pytest.mark.slow
 def test_a_file_deleted_while_the_cache_fills_is_skipped_and_reported(tmp_path: Path) -> None:
     data = make_class_folder(tmp_path / "data", {"red": 8, "green": 8})

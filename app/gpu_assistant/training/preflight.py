@@ -70,6 +70,21 @@ def check_same_classes(folder: RunFolder, class_names: Sequence[str]) -> None:
     )
 
 
+def check_class_names(class_names: Sequence[str]) -> None:
+    """Refuse a class folder whose name is not UTF-8 text (Linux allows any bytes): labels.txt,
+    the events and every export name classes in UTF-8, where such a name cannot be written."""
+    for name in class_names:
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            raise UserError(
+                f"The class folder '{shown}' has a name that is not UTF-8 text, which "
+                "labels.txt and the exported model cannot hold.",
+                "Rename the folder (e.g. in a file manager, which shows the odd character).",
+            ) from None
+
+
 def check_enough_images(scan: Any) -> None:
     """Every class needs an image to learn from and one to validate on: with fewer, training
     would run without validation (or never check that class), and say nothing."""

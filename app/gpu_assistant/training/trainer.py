@@ -35,6 +35,7 @@ from gpu_assistant.training.evaluate import evaluation_report, predict_probabili
 from gpu_assistant.training.lock import run_lock
 from gpu_assistant.training.models import build_model, model_choice, unfreeze_top
 from gpu_assistant.training.preflight import (
+    check_class_names,
     check_enough_images,
     check_free_space,
     check_resumable,
@@ -190,6 +191,7 @@ def _scan_and_split(
     from gpu_assistant.data.split import split_records
 
     scan = scan_folder(settings.data_dir, report=_scan_events(report), cancel=cancel)
+    check_class_names(scan.class_names)
     if settings.resume:
         check_same_classes(folder, scan.class_names)
     if settings.resume and folder.split.is_file():
