@@ -81,21 +81,24 @@ def test_the_converted_file_is_reused_and_rebuilt_when_corrupt(tmp_path: Path) -
         calls.append(path)
         path.write_bytes(arrays["_bn0.running_var"].tobytes())
 
-    first = backbone_weights.cached_keras_weights(convert, cache_dir=tmp_path)
+    first = backbone_weights.cached_keras_weights(convert, "keras 3", cache_dir=tmp_path)
     assert first.name.endswith(".weights.h5") and len(calls) == 1
     assert calls[0].name.endswith(".weights.h5")  # Keras insists on the suffix
-    assert backbone_weights.cached_keras_weights(convert, cache_dir=tmp_path) == first
+    assert backbone_weights.cached_keras_weights(convert, "keras 3", cache_dir=tmp_path) == first
     assert len(calls) == 1
     assert sorted(p.name for p in first.parent.iterdir()) == [first.name, first.name + ".json"]
 
     content = first.read_bytes()
     first.write_bytes(content[:-4])  # truncated, e.g. by a full disk
-    assert backbone_weights.cached_keras_weights(convert, cache_dir=tmp_path) == first
+    assert backbone_weights.cached_keras_weights(convert, "keras 3", cache_dir=tmp_path) == first
     assert len(calls) == 2 and first.read_bytes() == content
 
     first.with_name(first.name + ".json").write_text("{", encoding="utf-8")
-    backbone_weights.cached_keras_weights(convert, cache_dir=tmp_path)
+    backbone_weights.cached_keras_weights(convert, "keras 3", cache_dir=tmp_path)
     assert len(calls) == 3
+
+    backbone_weights.cached_keras_weights(convert, "keras 4", cache_dir=tmp_path)
+    assert len(calls) == 4  # another converter (a Keras upgrade) converts afresh
 
 
 def test_a_failed_conversion_leaves_no_file_behind(tmp_path: Path) -> None:
@@ -104,5 +107,5 @@ def test_a_failed_conversion_leaves_no_file_behind(tmp_path: Path) -> None:
         raise UserError("does not fit")
 
     with pytest.raises(UserError):
-        backbone_weights.cached_keras_weights(convert, cache_dir=tmp_path)
+        backbone_weights.cached_keras_weights(convert, "keras 3", cache_dir=tmp_path)
     assert list((tmp_path / "backbones").iterdir()) == []

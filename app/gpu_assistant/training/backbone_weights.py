@@ -8,8 +8,9 @@ storage classes), all mapped to NumPy; any other global -- `os.system`, say -- i
 tampered file cannot run code. The file's SHA-256 is pinned as well.
 
 The arrays are converted once into a Keras weights file in the user's cache, beside a small JSON
-note with the file's own SHA-256: a later run loads that (tens of ms) and a cache file that does
-not match its note -- truncated, edited, half-written by another process -- is rebuilt.
+note with the file's own SHA-256 and the Keras version that wrote it: a later run loads that, and
+a cache file that does not match its note -- truncated, edited, half-written by another process,
+written by another Keras -- is rebuilt.
 """
 
 from __future__ import annotations
@@ -208,23 +209,30 @@ def read_package_weights(path: Path | None = None) -> dict[str, np.ndarray]:
 
 
 def cached_keras_weights(
-    convert: Callable[[dict[str, np.ndarray], Path], None], *, cache_dir: Path | None = None
+    convert: Callable[[dict[str, np.ndarray], Path], None],
+    converter: str,
+    *,
+    cache_dir: Path | None = None,
 ) -> Path:
     """The Keras weights file converted from the package, converting it first if needed.
 
-    `convert(arrays, path)` writes a Keras `.weights.h5` file at `path` from torch's arrays.
+    `convert(arrays, path)` writes a Keras `.weights.h5` file at `path` from torch's arrays;
+    `converter` names what wrote it (the Keras version): another one converts afresh, so a Keras
+    upgrade never meets a file laid out by its predecessor.
     """
     folder = (cache_dir or paths.cache_dir()) / "backbones"
     target = folder / f"efficientnet_lite0-{WEIGHTS_SHA256[:12]}.weights.h5"
     note = target.with_name(target.name + ".json")
-    if _cache_is_valid(target, note):
+    if _cache_is_valid(target, note, converter):
         return target
     arrays = read_package_weights()
     folder.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".tmp-{os.getpid()}-{target.name}")  # keeps the .weights.h5 ending
     try:
         convert(arrays, tmp)
-        note_text = json.dumps({"source_sha256": WEIGHTS_SHA256, "sha256": _sha256(tmp)})
+        note_text = json.dumps(
+            {"source_sha256": WEIGHTS_SHA256, "converter": converter, "sha256": _sha256(tmp)}
+        )
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
@@ -232,11 +240,12 @@ def cached_keras_weights(
     return target
 
 
-def _cache_is_valid(target: Path, note: Path) -> bool:
+def _cache_is_valid(target: Path, note: Path, converter: str) -> bool:
     try:
         recorded = json.loads(note.read_text(encoding="utf-8"))
         return (
             recorded.get("source_sha256") == WEIGHTS_SHA256
+            and recorded.get("converter") == converter
             and target.is_file()
             and recorded.get("sha256") == _sha256(target)
         )

@@ -9,7 +9,7 @@ backbone", says how; tests/integration/test_efficientnet_lite.py keeps checking)
 - Input scaling (x - 127) / 128 inside the model, the TF-Lite convention. The package's
   docstring names the ImageNet mean/std instead; with that, the batch-norm layers' statistics
   on real photos drift from the running statistics stored in the file (the stem's variance by a
-  factor ~3), with (x - 127) / 128 they agree. Photos' top-1 cannot tell the two apart.
+  factor ~3.6), with (x - 127) / 128 they agree. Photos' top-1 cannot tell the two apart.
 - Padding TensorFlow "same" (stride-2 convolutions pad one more row/column bottom/right), which
   is what the package's `Conv2dStaticSamePadding` computes; symmetric k//2 padding is not.
 - Batch-norm epsilon 1e-3 (the package's `batch_norm_epsilon`; Keras' default): hundreds of the
@@ -93,9 +93,12 @@ def imagenet_classifier(image_size: int = 224) -> Any:
 
 
 def _classifier(image_size: int, *, pretrained: bool) -> Any:
+    import keras
+
     model = build(image_size)
     if pretrained:
-        model.load_weights(backbone_weights.cached_keras_weights(_write_keras_weights))
+        converter = f"keras {keras.__version__}"
+        model.load_weights(backbone_weights.cached_keras_weights(_write_keras_weights, converter))
     return model
 
 
