@@ -18,6 +18,13 @@ def register(subparsers: Any) -> None:
     parser.add_argument("model", metavar="MODEL", type=path_argument)
     parser.add_argument("images", metavar="IMAGE", type=path_argument, nargs="+")
     parser.add_argument("--json", action="store_true", help="one JSON document")
+    parser.add_argument(
+        "--explain",
+        metavar="OUT",
+        type=path_argument,
+        help="also write OUT/<image>-heatmap.png: where the model looked (Grad-CAM on its "
+        "last convolutional features, for the predicted class)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -27,8 +34,13 @@ def run(args: argparse.Namespace) -> int:
     from gpu_assistant.training.predict import predict
 
     predictions = predict(args.model, args.images)
+    explanations = []
+    if args.explain is not None:
+        from gpu_assistant.training.explain import explain_files
+
+        explanations = explain_files(args.model, args.images, args.explain)
     if args.json:
-        print_json({"predictions": predictions})
+        print_json({"predictions": predictions, "explanations": explanations})
     else:
         for p in predictions:
             if p.error:
@@ -36,4 +48,7 @@ def run(args: argparse.Namespace) -> int:
             else:
                 others = ", ".join(f"{label} {prob:.1%}" for label, prob in p.top[1:])
                 print(f"{p.path}: {p.label} ({p.confidence:.1%}){'; ' + others if others else ''}")
+        for item in explanations:
+            if "heatmap" in item:
+                print(f"{item['path']}: heatmap: {item['heatmap']}")
     return EXIT_USAGE if any(p.error for p in predictions) else EXIT_OK
