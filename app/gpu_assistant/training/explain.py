@@ -123,18 +123,14 @@ def explain_files(
     """A heatmap overlay `<name>-heatmap.png` in `out_dir` for each image (top class); an
     unreadable image gets an `error` and does not stop the others."""
     from gpu_assistant.data.images import BadImage, load_for_model
-    from gpu_assistant.training.predict import load_model, resolve_model
-    from gpu_assistant.training.run_folder import read_labels
+    from gpu_assistant.training.predict import load_classifier
 
-    model_file, labels_file = resolve_model(Path(model_path))
-    labels = read_labels(labels_file)
-    model = load_model(model_file)
-    size = int(model.input_shape[1])
+    classifier = load_classifier(Path(model_path))
     done: list[dict[str, Any]] = []
     for image in images:
         path = Path(image)
         try:
-            explanation = explain(model, load_for_model(path, size))
+            explanation = explain(classifier.model, load_for_model(path, classifier.image_size))
         except (BadImage, OSError) as error:
             done.append({"path": str(path), "error": str(error) or type(error).__name__})
             continue
@@ -143,7 +139,7 @@ def explain_files(
             {
                 "path": str(path),
                 "heatmap": str(out),
-                "label": labels[explanation.label],
+                "label": classifier.labels[explanation.label],
                 "probability": round(explanation.probability, 5),
             }
         )
