@@ -129,6 +129,7 @@ def test_a_refused_resume_changes_no_file_and_an_accepted_one_cleans_up(tmp_path
     assert not any(path.exists() for path in stale)
 
 
+@pytest.mark.slow
 def test_ctrl_c_mid_epoch_keeps_the_last_completed_epoch(tmp_path: Path) -> None:
     data = make_class_folder(tmp_path / "data", {"red": 8, "green": 8})
     out = tmp_path / "run"

@@ -120,7 +120,14 @@ def test_temp_files_left_by_a_crash_are_removed_and_nothing_else(tmp_path: Path)
         folder.root / "tmp-4242-model.keras",
         folder.root / ".metrics.json.tmp-4242",
     ]
-    kept = [folder.checkpoints / "epoch-0002.npz", folder.settings, folder.root / "tmp-notes.txt"]
+    kept = [  # --out may be a folder of the user's own files: only the app's temp names go
+        folder.checkpoints / "epoch-0002.npz",
+        folder.settings,
+        folder.root / "tmp-notes.txt",
+        folder.root / "tmp-2024-report.json",
+        folder.root / ".tmp-archive",
+        folder.root / "photo.jpg.tmp-3",
+    ]
     for path in [*stale, *kept]:
         path.write_bytes(b"x" * 100)
     assert remove_temp_files(folder) == len(stale)

@@ -8,6 +8,7 @@ last epoch, and early stopping's best), logs/ (TensorBoard).
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,8 +98,14 @@ def save_model(model: Any, path: Path) -> None:
     write_atomically(path, model.save)
 
 
-# Temp names of earlier versions, which crashes may have left in older run folders.
-_OLD_TEMP_PATTERNS = ("tmp-[0-9]*-*", ".*.tmp-[0-9]*")
+# The temp files the app writes (`paths.temp_path`: `.tmp-<pid>-<name>`), and those of earlier
+# versions (`tmp-<pid>-<model/base/epoch file>`, `.<name>.tmp-<pid>`) that crashes may have left
+# in older run folders. Exact shapes only: --out may be a folder holding the user's own files.
+_TEMP_NAMES = re.compile(
+    rf"{re.escape(TEMP_PREFIX)}\d+-[\w.-]+\.(keras|json|txt|npz)"
+    r"|tmp-\d+-(model\.keras|base\.keras|epoch-\d+\.npz)"
+    r"|\.[\w.-]+\.(json|txt)\.tmp-\d+"
+)
 
 
 def remove_temp_files(folder: RunFolder) -> int:
@@ -107,11 +114,12 @@ def remove_temp_files(folder: RunFolder) -> int:
     lock (`training.lock`): no other writer can then be using them. Returns how many went."""
     removed = 0
     for directory in (folder.root, folder.checkpoints):
-        for pattern in (f"{TEMP_PREFIX}*", *_OLD_TEMP_PATTERNS):
-            for path in directory.glob(pattern):
-                if path.is_file():
-                    path.unlink(missing_ok=True)
-                    removed += 1
+        if not directory.is_dir():
+            continue
+        for path in directory.iterdir():
+            if _TEMP_NAMES.fullmatch(path.name) and path.is_file():
+                path.unlink(missing_ok=True)
+                removed += 1
     return removed
 
 
