@@ -332,3 +332,29 @@ def test_the_command_line_says_so_in_one_line_and_a_json_error_event(tmp_path: P
     assert "Cannot write the run folder" in done.stderr
     events = [json.loads(line) for line in done.stdout.splitlines()]
     assert [e["event"] for e in events] == ["error"]
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() != 0 or not shutil.which("setpriv"),
+    reason="drops from root to another user with setpriv (root itself ignores permissions)",
+)
+def test_an_output_folder_without_permission_is_a_clear_error(tmp_path: Path) -> None:
+    data = make_class_folder(tmp_path / "data", {"red": 2, "green": 2})
+    owned = tmp_path / "owned"
+    owned.mkdir(mode=0o755)  # root's: another user may look, not write
+    command = [sys.executable, "-m", "gpu_assistant", "train", str(data), "--json"]
+    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    done = subprocess.run(
+        [*nobody, *command, "--out", str(owned / "run")],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        cwd="/",
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "Cannot write the run folder" in done.stderr
+    assert "Permission denied" in done.stderr
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [e["event"] for e in events] == ["error"]
