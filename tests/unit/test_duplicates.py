@@ -10,7 +10,12 @@ import pytest
 
 from data_factory import make_class_folder
 from gpu_assistant.data import duplicates
-from gpu_assistant.data.duplicates import find_duplicates, similar_pairs
+from gpu_assistant.data.duplicates import (
+    find_duplicates,
+    remember_pairs,
+    remembered_pairs,
+    similar_pairs,
+)
 from gpu_assistant.data.scan import scan_folder
 from gpu_assistant.data.split import split_records
 
@@ -96,3 +101,20 @@ def test_duplicate_groups_never_straddle_the_split(tmp_path: Path) -> None:
     ungrouped = [r for i, r in enumerate(scan.records) if i not in grouped_ids]
     for record in ungrouped:  # images in no group keep their side
         assert (record in plain.val) == (record in grouped.val)
+
+
+def test_near_copies_found_by_an_audit_are_remembered_for_unchanged_files(tmp_path: Path) -> None:
+    make_class_folder(tmp_path / "data", {"a": 3, "b": 3})
+    scan = scan_folder(tmp_path / "data")
+    features = np.eye(6, dtype=np.float32)
+    features[4] = features[1]
+    audited = find_duplicates(scan.records, features, threshold=0.9)
+    remember_pairs(scan.records, scan.root, audited.pairs)
+
+    again = find_duplicates(scan.records, known_pairs=remembered_pairs(scan.records, scan.root))
+    assert [g.members for g in again.groups] == [(1, 4)] and again.threshold is not None
+
+    edited = scan.records[4].path
+    edited.write_bytes(edited.read_bytes() + b"\0")  # the file changed: the pair is forgotten
+    rescanned = scan_folder(tmp_path / "data")
+    assert remembered_pairs(rescanned.records, rescanned.root) == []

@@ -29,7 +29,7 @@ from gpu_assistant.jobs import UserError
 EXIT_OK, EXIT_NO, EXIT_USAGE, EXIT_BUG, EXIT_CANCELLED = 0, 1, 2, 3, 130
 
 # Sub-command modules, in the order they appear in --help (the order of the user's path).
-COMMANDS: tuple[str, ...] = ("doctor", "recommend", "scan", "train", "predict", "export")
+COMMANDS: tuple[str, ...] = ("doctor", "recommend", "scan", "audit", "train", "predict", "export")
 
 
 class _Parser(argparse.ArgumentParser):

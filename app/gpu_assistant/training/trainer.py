@@ -204,11 +204,13 @@ def _scan_and_split(
 
 
 def _duplicates(scan: Any, report: Report, cancel: CancelToken) -> Any:
-    """Copies of the same picture, to keep on one side of the split; a warning says what was
-    done."""
-    from gpu_assistant.data.duplicates import find_duplicates
+    """Copies of the same picture, to keep on one side of the split: identical files, and the
+    near copies the folder's last audit found (files unchanged since); a warning says what
+    was done."""
+    from gpu_assistant.data.duplicates import find_duplicates, remembered_pairs
 
-    found = find_duplicates(scan.records, cancel=cancel)
+    known = remembered_pairs(scan.records, scan.root)
+    found = find_duplicates(scan.records, known_pairs=known, cancel=cancel)
     if found.groups:
         report({"event": "warning", "message": found.summary(scan.records, scan.class_names)})
     return found
