@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from gpu_assistant import __version__
+from gpu_assistant import __version__, paths
 from gpu_assistant.jobs import CancelToken, Report, ignore
 from gpu_assistant.system.compat import release_part
 from gpu_assistant.system.hardware import NVML_OK, SystemInfo, probe
@@ -136,6 +136,7 @@ class DoctorReport:
             ("TensorFlow", _tf_line(data["tensorflow"])),
             ("Recommended", data["recommendation"]["package"] or "none fits"),
             ("Ready", "yes" if data["ready"] else "no"),
+            ("App log", str(paths.log_file())),
         ]
         out = [
             "### TensorFlow GPU environment",

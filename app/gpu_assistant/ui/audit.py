@@ -16,6 +16,7 @@ from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import QListView, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
 from gpu_assistant.jobs import CancelToken, Report
+from gpu_assistant.ui.job_slot import JobSlot
 from gpu_assistant.ui.state import AppState
 from gpu_assistant.ui.thumbnails import THUMB_PX, load_thumbnail
 from gpu_assistant.ui.widgets import named, wrap_label
@@ -50,7 +51,7 @@ class DuplicatesView(QWidget):
     def __init__(self, state: AppState) -> None:
         super().__init__()
         self.state = state
-        self.job: Any = None
+        self.slot = JobSlot(state.runner, parent=self)
         layout = QVBoxLayout(self)
         self.summary = wrap_label("Scan a folder to check it for duplicates.", "duplicatesSummary")
         layout.addWidget(self.summary)
@@ -64,19 +65,25 @@ class DuplicatesView(QWidget):
 
     def check(self, scan: Any, on_count: Any) -> None:
         """Look for duplicates in `scan`; `on_count(groups)` hears how many were found."""
-        if self.job is not None:
-            self.job.cancel()
         self.summary.setText("Looking for identical files…")
         self.groups.clear()
-        self.job = job = self.state.runner.start("duplicates", _duplicates_job(scan))
-        # A late result of a cancelled check must not overwrite the newer one.
-        job.result.connect(lambda value: job is self.job and self._show(scan, value, on_count))
-        job.error.connect(lambda message, _fix, _details: self.summary.setText(message))
-        job.finished.connect(lambda: self._forget(job))
+        # The slot drops a late result of the check this one replaces.
+        self.slot.start(
+            "duplicates",
+            _duplicates_job(scan),
+            on_result=lambda value: self._show(scan, value, on_count),
+            on_error=lambda message, _fix, _details: self.summary.setText(message),
+        )
 
-    def _forget(self, job: Any) -> None:
-        if self.job is job:
-            self.job = None
+    @property
+    def job(self) -> Any:
+        return self.slot.job
+
+    def clear(self) -> None:
+        """A new folder is coming: nothing of the previous one stays."""
+        self.slot.discard()
+        self.summary.setText("Scan a folder to check it for duplicates.")
+        self.groups.clear()
 
     def _show(self, scan: Any, value: dict[str, Any], on_count: Any) -> None:
         self.summary.setText(value["summary"])

@@ -6,26 +6,43 @@ shown with its traceback under "Show Details" so the user can paste it into a re
 
 from __future__ import annotations
 
-import datetime as _dt
+import contextlib
+import sys
+import traceback
+from collections.abc import Callable
+from types import TracebackType
 
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from gpu_assistant import paths
+from gpu_assistant import applog, paths
 
 
 def log_error(title: str, message: str, fix: str = "", details: str = "") -> None:
     """Append one record to the app's log file (never raises: logging must not hide the error)."""
-    stamp = _dt.datetime.now().isoformat(timespec="seconds")
-    lines = [f"{stamp} ERROR {title}: {message}"]
+    lines = [f"{title}: {message}"]
     if fix:
         lines.append(f"  fix: {fix}")
     if details:
         lines.extend(f"  {line}" for line in details.rstrip().splitlines())
-    try:
-        with paths.log_file().open("a", encoding="utf-8") as log:
-            log.write("\n".join(lines) + "\n")
-    except OSError:
-        pass
+    with contextlib.suppress(OSError):
+        applog.logger().error("\n".join(lines))
+
+
+def install_excepthook(parent: QWidget) -> Callable[..., None]:
+    """Show an uncaught exception of a slot as a bug dialog (message, log path); keep running.
+
+    Returns the previous hook, for the caller to put back."""
+    previous = sys.excepthook
+
+    def hook(kind: type[BaseException], error: BaseException, trace: TracebackType | None) -> None:
+        if issubclass(kind, KeyboardInterrupt):
+            previous(kind, error, trace)
+            return
+        details = "".join(traceback.format_exception(kind, error, trace))
+        show_error(parent, "Unexpected error", f"{kind.__name__}: {error}", "", details)
+
+    sys.excepthook = hook
+    return previous
 
 
 def show_error(

@@ -6,6 +6,7 @@ The window owns nothing but layout and shutdown: pages do their own work through
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from PySide6.QtCore import Qt
@@ -16,14 +17,16 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMainWindow,
+    QMessageBox,
     QStackedWidget,
     QWidget,
 )
 
-from gpu_assistant import APP_NAME
-from gpu_assistant.ui.dialogs import show_error
+from gpu_assistant import APP_NAME, __version__, paths
+from gpu_assistant.ui.dialogs import install_excepthook, show_error
 from gpu_assistant.ui.pages.data import DataPage
 from gpu_assistant.ui.pages.results import ResultsPage
+from gpu_assistant.ui.pages.runs import RunsPage
 from gpu_assistant.ui.pages.setup import SetupPage
 from gpu_assistant.ui.pages.system import SystemPage
 from gpu_assistant.ui.pages.train import TrainPage
@@ -49,6 +52,7 @@ class MainWindow(QMainWindow):
             "data": DataPage(self.state),
             "train": TrainPage(self.state),
             "results": ResultsPage(self.state),
+            "runs": RunsPage(self.state),
         }
         self.steps = QListWidget()
         self.steps.setObjectName("stepList")
@@ -66,6 +70,11 @@ class MainWindow(QMainWindow):
         self.steps.setCurrentRow(0)
         for index, page in enumerate(self.pages.values()):
             page.next_requested.connect(lambda i=index: self.go(i + 1))
+        keys = list(self.pages)
+        self.state.page_requested.connect(lambda key: self.go(keys.index(key)))
+        self.about_box: QMessageBox | None = None
+        self._menus()
+        self._previous_hook = install_excepthook(self)
 
         central = QWidget()
         layout = QHBoxLayout(central)
@@ -81,6 +90,31 @@ class MainWindow(QMainWindow):
         geometry = self.state.settings.geometry()
         if geometry is None or not self.restoreGeometry(geometry):
             self.resize(1180, 780)
+
+    def _menus(self) -> None:
+        runs = self.menuBar().addMenu("&Runs")
+        runs.setObjectName("runsMenu")
+        action = runs.addAction("&Show all runs", lambda: self.go(list(self.pages).index("runs")))
+        action.setObjectName("showRunsAction")
+        help_menu = self.menuBar().addMenu("&Help")
+        help_menu.setObjectName("helpMenu")
+        about = help_menu.addAction("&About", self.show_about)
+        about.setObjectName("aboutAction")
+
+    def show_about(self) -> QMessageBox:
+        """Version and where the log and the runs are (what support asks for first)."""
+        box = QMessageBox(self)
+        box.setObjectName("aboutDialog")
+        box.setWindowTitle(f"About {APP_NAME}")
+        box.setText(f"{APP_NAME} {__version__}")
+        box.setInformativeText(
+            f"Log file: {paths.log_file()}\nRuns: {paths.runs_dir()}\n"
+            "Attach the log and `gpu-assistant doctor --markdown` to a bug report."
+        )
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        box.open()
+        self.about_box = box
+        return box
 
     def go(self, index: int) -> None:
         self.steps.setCurrentRow(max(0, min(index, self.stack.count() - 1)))
@@ -102,4 +136,5 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Stopping running jobs…")
             self.setCursor(Qt.CursorShape.WaitCursor)
         self.state.runner.shutdown(SHUTDOWN_WAIT_MS)
+        sys.excepthook = self._previous_hook
         event.accept()

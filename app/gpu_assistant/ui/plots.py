@@ -39,6 +39,7 @@ class LivePlot(pg.PlotWidget):
         item.setLabel("left", y_label)
         item.getAxis("left").enableAutoSIPrefix(False)  # accuracy stays 0-1, not "x0.001"
         item.setLabel("bottom", x_label)
+        item.getAxis("bottom").enableAutoSIPrefix(False)  # epoch 0.5 is not "500 (x0.001)"
         item.showGrid(x=False, y=False)
         # The legend sits where the curves are not: low for rising series, high for falling.
         item.addLegend(offset=(-10, -10) if rising else (-10, 10))
@@ -46,6 +47,7 @@ class LivePlot(pg.PlotWidget):
         item.setDownsampling(auto=True, mode="peak")
         self._data: dict[str, tuple[list[float], list[float]]] = {}
         self._items: dict[str, pg.PlotDataItem] = {}
+        self._marker: pg.InfiniteLine | None = None
         self._dirty: set[str] = set()
         self._note = pg.TextItem("", anchor=(0.5, 0.5))
         self._note.setPos(0.5, 0.5)
@@ -87,7 +89,24 @@ class LivePlot(pg.PlotWidget):
         self._data.clear()
         self._dirty.clear()
 
+    def mark(self, x: float | None, text: str = "") -> None:
+        """A labelled vertical line at `x` (the epoch whose weights were kept); None removes it."""
+        if self._marker is not None:
+            self.getPlotItem().removeItem(self._marker)
+            self._marker = None
+        if x is None:
+            return
+        pen = pg.mkPen("#888888", width=1, style=pg.QtCore.Qt.PenStyle.DotLine)
+        self._marker = pg.InfiniteLine(
+            pos=x, angle=90, pen=pen, label=text, labelOpts={"position": 0.12}
+        )
+        self.getPlotItem().addItem(self._marker, ignoreBounds=True)
+
+    def marked(self) -> float | None:
+        return None if self._marker is None else float(self._marker.value())
+
     def clear_data(self) -> None:
+        self.mark(None)
         for name in self._data:
             self._data[name] = ([], [])
             self._dirty.add(name)

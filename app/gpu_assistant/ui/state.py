@@ -18,7 +18,11 @@ from gpu_assistant.ui.worker import JobRunner
 class AppState(QObject):
     system_changed = Signal(object)  # SystemInfo
     scan_changed = Signal(object)  # ScanResult
-    run_finished = Signal(object)  # Path of the finished run folder
+    run_finished = Signal(object)  # Path of the run folder to show on Results
+    run_deleted = Signal(object)  # Path of a run folder that is gone
+    training_changed = Signal(object)  # Path of the run being trained, or None
+    resume_requested = Signal(object)  # Path of a stopped run to continue
+    page_requested = Signal(str)  # a page's key: the window shows it
     error = Signal(str, str, str, str)  # title, message, fix, details -> the one error path
 
     def __init__(self, settings: Settings, nvml: Any = None, parent: QObject | None = None):
@@ -30,6 +34,7 @@ class AppState(QObject):
         self.scan: Any = None
         self.data_options: dict[str, Any] = settings.options()
         self.run_dir: Path | None = None
+        self.training_run: Path | None = None
 
     def set_system(self, info: Any) -> None:
         self.system = info
@@ -42,6 +47,16 @@ class AppState(QObject):
     def set_run(self, run_dir: Path) -> None:
         self.run_dir = run_dir
         self.run_finished.emit(run_dir)
+
+    def set_training(self, run_dir: Path | None) -> None:
+        self.training_run = run_dir
+        self.training_changed.emit(run_dir)
+
+    def request_resume(self, run_dir: Path) -> None:
+        self.resume_requested.emit(run_dir)
+
+    def request_page(self, key: str) -> None:
+        self.page_requested.emit(key)
 
     def report_error(self, title: str, message: str, fix: str = "", details: str = "") -> None:
         self.error.emit(title, message, fix, details)

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QProgressBar,
+    QPushButton,
     QSpinBox,
     QSplitter,
     QTableWidget,
@@ -40,6 +41,7 @@ from gpu_assistant.data.cache import estimate_cache_bytes
 from gpu_assistant.data.sample import sample_data_dir
 from gpu_assistant.jobs import CancelToken, Report
 from gpu_assistant.ui.audit import DuplicatesView
+from gpu_assistant.ui.job_slot import JobSlot
 from gpu_assistant.ui.state import AppState, training_blocker
 from gpu_assistant.ui.thumbnails import THUMB_PX, load_thumbnail
 from gpu_assistant.ui.widgets import DropArea, Page, button, named, wrap_label
@@ -91,7 +93,6 @@ class DataPage(Page):
             "photos/dogs), or try the bundled sample set. Nothing in the folder is changed.",
         )
         self.state = state
-        self.job: Job | None = None
         # The user's mirror setting while the sample digits have it switched off: given back
         # when another folder is chosen, unless the user sets the mirror themselves meanwhile.
         self._mirror_before_sample: bool | None = None
@@ -119,13 +120,14 @@ class DataPage(Page):
                 "A small bundled set of labelled images to try the app with.",
             )
         )
-        self.cancel_button = button("Cancel", "cancelScanButton", self.cancel_scan)
-        self.cancel_button.setEnabled(False)
+        self.cancel_button = named(QPushButton("Cancel"), "cancelScanButton", "Cancel")
         row.addWidget(self.cancel_button)
         self.body.addWidget(drop)
         self.progress = named(QProgressBar(), "scanProgress", "Scan progress")
-        self.progress.setVisible(False)
         self.body.addWidget(self.progress)
+        self.slot = JobSlot(
+            state.runner, cancel_button=self.cancel_button, progress=self.progress, parent=self
+        )
         self.summary = wrap_label("No folder scanned yet.", "scanSummary")
         self.body.addWidget(self.summary)
 
@@ -161,7 +163,9 @@ class DataPage(Page):
         row = QHBoxLayout()
         self.readiness = wrap_label("", "dataReadiness")
         row.addWidget(self.readiness, 1)
-        self.next_button = button("Continue to &Train →", "dataNextButton", self.next_requested)
+        self.next_button = button(
+            "Continue to &Train →", "dataNextButton", self.next_requested.emit
+        )
         self.next_button.setEnabled(False)
         row.addWidget(self.next_button)
         self.body.addLayout(row)
@@ -264,9 +268,9 @@ class DataPage(Page):
             self.flip.setChecked(self._mirror_before_sample)
             self._mirror_before_sample = None
 
-    def cancel_scan(self) -> None:
-        if self.job is not None:
-            self.job.cancel()
+    @property
+    def job(self) -> Job | None:
+        return self.slot.job
 
     def scan(self, folder: str) -> None:
         folder = folder.strip()
@@ -275,36 +279,35 @@ class DataPage(Page):
                 "No folder chosen", "Type or choose a folder to scan.", "Or use the sample data."
             )
             return
-        if self.job is not None:
-            self.job.cancel()
         self._restore_mirror_after_sample(folder)
         self.path_edit.setText(folder)
+        self._clear()
         self.summary.setText(f"Scanning {folder}…")
-        self.progress.setRange(0, 0)
-        self.progress.setVisible(True)
-        self.cancel_button.setEnabled(True)
-        self.job = job = self.state.runner.start("scan", _scan_job(folder))
-        job.progress.connect(self._on_progress)
-        job.result.connect(lambda value: self._on_result(folder, *value))
-        job.cancelled.connect(lambda: self.summary.setText("Scan cancelled."))
-        job.error.connect(self._on_error)
-        job.finished.connect(lambda: self._on_finished(job))
+        self.slot.start(
+            "scan",
+            _scan_job(folder),
+            on_result=lambda value: self._on_result(folder, *value),
+            on_cancelled=lambda: self.summary.setText("Scan cancelled."),
+            on_error=self._on_error,
+        )
 
-    def _on_progress(self, event: dict[str, Any]) -> None:
-        total, done = event.get("total"), event.get("done")
-        if isinstance(total, int) and total > 0 and isinstance(done, int):
-            self.progress.setRange(0, total)
-            self.progress.setValue(done)
+    def _clear(self) -> None:
+        """Forget the previous folder: nothing of it may look like it belongs to the new one."""
+        self._show_chart([], [])
+        self.thumbs.clear()
+        self.skipped.setRowCount(0)
+        self.tabs.setTabText(2, "Skipped (0)")
+        self.duplicates.clear()
+        self.tabs.setTabText(self.tabs.indexOf(self.duplicates), "Duplicates")
+        self.readiness.setText("")
+        self.next_button.setEnabled(False)
+        if self.state.scan is not None:
+            self.state.set_scan(None)
+        self.update_estimate()
 
     def _on_error(self, message: str, fix: str, details: str) -> None:
         self.summary.setText(f"Could not use this folder: {message}")
         self.state.report_error("Scan failed", message, fix, details)
-
-    def _on_finished(self, job: Job) -> None:
-        if self.job is job:
-            self.job = None
-            self.progress.setVisible(False)
-            self.cancel_button.setEnabled(False)
 
     def _on_result(self, folder: str, scan: Any, thumbs: dict[str, list[Any]]) -> None:
         self.state.settings.last_folder = folder

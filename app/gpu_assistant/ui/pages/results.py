@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSize, Qt, QUrl
-from PySide6.QtGui import QColor, QDesktopServices, QIcon, QPixmap
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
@@ -29,11 +29,14 @@ from PySide6.QtWidgets import (
 )
 
 from gpu_assistant.jobs import CancelToken, Report
+from gpu_assistant.ui.folders import open_folder
+from gpu_assistant.ui.job_slot import JobSlot
 from gpu_assistant.ui.model_process import export_in_child, predict_in_child
 from gpu_assistant.ui.state import AppState
 from gpu_assistant.ui.thumbnails import THUMB_PX, load_thumbnail
 from gpu_assistant.ui.widgets import DropArea, Page, button, named, wrap_label
 
+NO_RUN = "Train a model, or open an earlier run on the Runs page: its results appear here."
 PREVIEW_PX = 128  # small images (the sample set is 32 px) are scaled up to stay visible
 STRETCH_MATRIX_UP_TO = 12  # classes; more keep their content size and scroll
 EXPORT_FORMATS = (
@@ -44,13 +47,17 @@ EXPORT_FORMATS = (
 )
 
 
+MIN_VAL_IMAGES, MIN_VAL_PER_CLASS = 30, 5  # fewer: the accuracy is too noisy to trust
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
 def _load_run_job(run_dir: Path) -> Any:
     def job(_report: Report, cancel: CancelToken) -> dict[str, Any]:
-        evaluation = json.loads((run_dir / "evaluation.json").read_text(encoding="utf-8"))
-        metrics_file = run_dir / "metrics.json"
-        metrics = (
-            json.loads(metrics_file.read_text(encoding="utf-8")) if metrics_file.exists() else {}
-        )
+        evaluation = _read_json(run_dir / "evaluation.json")
+        metrics = _read_json(run_dir / "metrics.json")
         thumbs = {}
         for item in evaluation.get("misclassified", []):
             cancel.raise_if_cancelled()
@@ -85,9 +92,18 @@ class ResultsPage(Page):
         self.state = state
         self.run_dir: Path | None = None
         self.evaluation: dict[str, Any] = {}
+        self.metrics: dict[str, Any] = {}
         self.thumbs: dict[str, Any] = {}
-        self.summary = wrap_label("Train a model first: its results appear here.", "resultsSummary")
+        self.folder_dialog: Any = None
+        self.load_slot = JobSlot(state.runner, parent=self)
+        self.predict_slot = JobSlot(state.runner, parent=self)
+        self.export_slot = JobSlot(state.runner, parent=self)
+        self.summary = wrap_label(NO_RUN, "resultsSummary")
         self.body.addWidget(self.summary)
+        self.warning = wrap_label("", "resultsWarning")
+        self.warning.setProperty("role", "verdict-warn")
+        self.warning.setVisible(False)
+        self.body.addWidget(self.warning)
 
         grid = QGridLayout()
         self.matrix = named(QTableWidget(), "confusionMatrix", "Confusion matrix")
@@ -140,6 +156,7 @@ class ResultsPage(Page):
         self.body.addWidget(self.status)
         self._set_enabled(False)
         state.run_finished.connect(self.load_run)
+        state.run_deleted.connect(self._on_deleted)
 
     def _boxed(self, title: str, widget: Any) -> QGroupBox:
         box = QGroupBox(title)
@@ -170,23 +187,71 @@ class ResultsPage(Page):
 
     # -- loading a run -------------------------------------------------------------------------
     def load_run(self, run_dir: Path) -> None:
+        """Show `run_dir`; everything of the previous run goes first (prediction, cell, export)."""
+        self.predict_slot.discard()
+        self.export_slot.discard()
         self.run_dir = Path(run_dir)
-        job = self.state.runner.start("load results", _load_run_job(self.run_dir))
-        job.result.connect(self.show_run)
-        job.error.connect(
-            lambda m, f, d: self.state.report_error("Could not read results", m, f, d)
+        self._clear(f"Loading {self.run_dir}…")
+        self.load_slot.start(
+            "load results",
+            _load_run_job(self.run_dir),
+            on_result=self.show_run,
+            on_error=lambda m, f, d: self.state.report_error("Could not read results", m, f, d),
         )
+
+    def _clear(self, summary: str) -> None:
+        self.evaluation, self.metrics, self.thumbs = {}, {}, {}
+        self.summary.setText(summary)
+        self._set_warning("")
+        self.matrix.clear()
+        self.matrix.setRowCount(0)
+        self.matrix.setColumnCount(0)
+        self.per_class.setRowCount(0)
+        self.show_examples([], "Misclassified validation images")
+        self.try_preview.clear()
+        self.try_preview.setText("or drop an image here")
+        self.prediction.setText("")
+        self.status.setText("")
+        self._set_enabled(False)
+
+    def _on_deleted(self, run_dir: Path) -> None:
+        if self.run_dir is not None and Path(run_dir) == self.run_dir:
+            self.load_slot.discard()
+            self.predict_slot.discard()
+            self.export_slot.discard()
+            self.run_dir = None
+            self._clear(NO_RUN)
 
     def show_run(self, loaded: dict[str, Any]) -> None:
         self.evaluation, self.thumbs = loaded["evaluation"], loaded["thumbs"]
+        self.metrics = loaded["metrics"]
         evaluation = self.evaluation
+        status = self.metrics.get("status")
+        best = self.metrics.get("best_epoch")
+        kept = f" The weights of epoch {best} (lowest validation loss) were kept." if best else ""
+        stopped = status == "cancelled"
+        if not evaluation:
+            final = self.metrics.get("final") or {}
+            accuracy = final.get("val_accuracy")
+            epochs = len(self.metrics.get("history") or [])
+            shown = f"{accuracy:.1%}" if isinstance(accuracy, int | float) else "not measured"
+            self.summary.setText(
+                f"{'Stopped' if stopped else 'Unfinished'} after {epochs} completed epoch(s): "
+                f"validation accuracy {shown} in its last epoch.{kept} The confusion matrix is "
+                f"made when a run finishes: resume it on the Runs page. Run folder: {self.run_dir}"
+            )
+            self._set_enabled(True)
+            return
         names = evaluation["class_names"]
         accuracy = evaluation.get("accuracy")
         accuracy_text = f"{accuracy:.1%}" if accuracy is not None else "—"
+        how = "Stopped by you; these are the kept epoch's results. " if stopped else ""
         self.summary.setText(
-            f"Validation accuracy {accuracy_text} on {evaluation.get('samples', 0)} images; "
-            f"{evaluation.get('misclassified_count', 0)} misclassified. Run folder: {self.run_dir}"
+            f"{how}Validation accuracy {accuracy_text} on {evaluation.get('samples', 0)} images; "
+            f"{evaluation.get('misclassified_count', 0)} misclassified.{kept} "
+            f"Run folder: {self.run_dir}"
         )
+        self._set_warning(trust_warning(evaluation))
         matrix = evaluation["confusion_matrix"]
         self.matrix.setRowCount(len(names))
         self.matrix.setColumnCount(len(names))
@@ -224,6 +289,10 @@ class ResultsPage(Page):
         self.show_examples(evaluation.get("misclassified", []), "Misclassified validation images")
         self._set_enabled(True)
 
+    def _set_warning(self, text: str) -> None:
+        self.warning.setText(text)
+        self.warning.setVisible(bool(text))
+
     def show_cell(self, row: int, column: int) -> None:
         names = self.evaluation.get("class_names", [])
         if not names:
@@ -231,7 +300,11 @@ class ResultsPage(Page):
         true, predicted = names[row], names[column]
         if row == column:
             count = self.evaluation["confusion_matrix"][row][column]
-            self.show_examples([], f"{count} {true} images were classified correctly.")
+            self.show_examples(
+                [],
+                f"{count} validation image(s) of class “{true}” were classified correctly "
+                "(only the misclassified ones are kept to look at).",
+            )
             return
         items = [
             m
@@ -261,7 +334,9 @@ class ResultsPage(Page):
 
     def try_image(self, image: Path) -> None:
         if self.run_dir is None:
-            self.state.report_error("No model yet", "Train a model first.", "Use the Train page.")
+            self.state.report_error(
+                "No model yet", "Train a model first.", "Use the Train page, or open a run."
+            )
             return
         preview = load_thumbnail(image, PREVIEW_PX)
         if preview is not None:
@@ -272,10 +347,13 @@ class ResultsPage(Page):
                 Qt.TransformationMode.SmoothTransformation,
             )
             self.try_preview.setPixmap(pixmap)
-        self.prediction.setText("Predicting…")
-        job = self.state.runner.start("predict", _predict_job(self.run_dir / "model.keras", image))
-        job.result.connect(self._show_prediction)
-        job.error.connect(self._prediction_failed)
+        self.prediction.setText("Predicting… (the first one loads TensorFlow)")
+        self.predict_slot.start(
+            "predict",
+            _predict_job(self.run_dir / "model.keras", image),
+            on_result=self._show_prediction,
+            on_error=self._prediction_failed,
+        )
 
     def _prediction_failed(self, message: str, fix: str, details: str) -> None:
         self.prediction.setText("")
@@ -299,9 +377,12 @@ class ResultsPage(Page):
         out_dir = self.run_dir / "export"
         self.status.setText(f"Exporting {', '.join(formats)}…")
         model = self.run_dir / "model.keras"
-        job = self.state.runner.start("export", _export_job(model, formats, out_dir))
-        job.result.connect(self._exported)
-        job.error.connect(self._export_failed)
+        self.export_slot.start(
+            "export",
+            _export_job(model, formats, out_dir),
+            on_result=self._exported,
+            on_error=self._export_failed,
+        )
 
     def _export_failed(self, message: str, fix: str, details: str) -> None:
         self.status.setText("Export failed.")
@@ -319,7 +400,35 @@ class ResultsPage(Page):
 
     def open_run_folder(self) -> None:
         if self.run_dir is not None:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.run_dir)))
+            self.folder_dialog = open_folder(self, self.run_dir)
+
+
+def trust_warning(evaluation: dict[str, Any]) -> str:
+    """Why this accuracy should not be trusted, or "": at or below chance, or too few images.
+
+    Chance is the better of guessing (1 / classes) and always answering the most common class
+    (its share of the validation images)."""
+    samples = int(evaluation.get("samples") or 0)
+    supports = [int(entry.get("support") or 0) for entry in evaluation.get("per_class", [])]
+    accuracy = evaluation.get("accuracy")
+    notes = []
+    if samples and supports and accuracy is not None:
+        chance = max(1 / len(supports), max(supports) / samples)
+        if accuracy <= chance + 1e-9:
+            notes.append(
+                f"⚠ {accuracy:.0%} is no better than chance ({chance:.0%}: always answering the "
+                "most common class): the model has not learned to tell the classes apart. Add "
+                "images, check the labels, train longer or try the other model."
+            )
+    small = [s for s in supports if s < MIN_VAL_PER_CLASS]
+    if samples < MIN_VAL_IMAGES or small:
+        notes.append(
+            f"⚠ Only {samples} validation images (fewest in one class: {min(supports, default=0)})"
+            f": one image more or less right moves the accuracy by {1 / max(samples, 1):.0%}. "
+            f"Trust it once there are at least {MIN_VAL_IMAGES} (and {MIN_VAL_PER_CLASS} per "
+            "class): add images or raise the validation split."
+        )
+    return "\n".join(notes)
 
 
 def _percent(value: float | None) -> str:

@@ -21,12 +21,14 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QPlainTextEdit,
     QProgressBar,
+    QPushButton,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
 )
 
 from gpu_assistant.jobs import CancelToken, Report, UserError
+from gpu_assistant.ui.job_slot import JobSlot
 from gpu_assistant.ui.state import AppState
 from gpu_assistant.ui.widgets import Page, button, named, wrap_label
 from gpu_assistant.ui.worker import Job
@@ -87,7 +89,6 @@ class SetupPage(Page):
         )
         self.state = state
         self.recommendation: Any = None
-        self.job: Job | None = None
         self._after_finish: Any = None  # what runs when the current job ends (install -> verify)
         self.verdict = wrap_label("Waiting for detection…", "setupVerdict")
         self.body.addWidget(self.verdict)
@@ -138,17 +139,19 @@ class SetupPage(Page):
             self.copy_report,
             "A Markdown report of this machine, fit to paste into a forum post or issue.",
         )
-        self.cancel_button = button("Cancel", "cancelSetupButton", self.cancel)
-        self.cancel_button.setEnabled(False)
+        self.cancel_button = named(QPushButton("Cancel"), "cancelSetupButton", "Cancel")
         for widget in (self.install_button, self.verify_button, self.copy_button):
             row.addWidget(widget)
         row.addWidget(self.cancel_button)
         row.addStretch(1)
-        row.addWidget(button("Continue to &Data →", "setupNextButton", self.next_requested))
+        row.addWidget(button("Continue to &Data →", "setupNextButton", self.next_requested.emit))
         self.body.addLayout(row)
         self.progress = named(QProgressBar(), "setupProgress", "Install or verify progress")
-        self.progress.setVisible(False)
         self.body.addWidget(self.progress)
+        self.slot = JobSlot(
+            state.runner, cancel_button=self.cancel_button, progress=self.progress, parent=self
+        )
+        self.recommend_slot = JobSlot(state.runner, parent=self)
 
         splitter = QSplitter(Qt.Orientation.Vertical)
         self.checks = named(QTableWidget(0, 3), "verifyTable", "Verification checks")
@@ -168,10 +171,17 @@ class SetupPage(Page):
         self.body.addWidget(splitter, 1)
         state.system_changed.connect(self._on_system)
 
+    @property
+    def job(self) -> Job | None:
+        return self.slot.job
+
     def _on_system(self, info: Any) -> None:
-        job = self.state.runner.start("recommend", _recommend_job(info))
-        job.result.connect(self.show_recommendation)
-        job.error.connect(lambda m, f, d: self.state.report_error("Recommendation failed", m, f, d))
+        self.recommend_slot.start(
+            "recommend",
+            _recommend_job(info),
+            on_result=self.show_recommendation,
+            on_error=lambda m, f, d: self.state.report_error("Recommendation failed", m, f, d),
+        )
 
     def show_recommendation(self, rec: Any) -> None:
         self.recommendation = rec
@@ -218,20 +228,20 @@ class SetupPage(Page):
 
     # -- jobs ----------------------------------------------------------------------------------
     def _run(self, name: str, fn: Any, on_result: Any) -> Job | None:
-        if self.job is not None:
+        """Start a job unless one runs (an install must not be replaced by a verify)."""
+        if self.slot.busy:
             return None
-        self.progress.setRange(0, 0)
-        self.progress.setVisible(True)
-        self.cancel_button.setEnabled(True)
         for widget in (self.install_button, self.verify_button, self.copy_button):
             widget.setEnabled(False)
-        self.job = job = self.state.runner.start(name, fn)
-        job.progress.connect(self._on_progress)
-        job.result.connect(on_result)
-        job.cancelled.connect(lambda: self.log.appendPlainText(f"— {name} cancelled —"))
-        job.error.connect(lambda m, f, d: self.state.report_error(f"{name} failed", m, f, d))
-        job.finished.connect(self._on_finished)
-        return job
+        return self.slot.start(
+            name,
+            fn,
+            on_progress=self._on_progress,
+            on_result=on_result,
+            on_cancelled=lambda: self.log.appendPlainText(f"— {name} cancelled —"),
+            on_error=lambda m, f, d: self.state.report_error(f"{name} failed", m, f, d),
+            on_finished=self._on_finished,
+        )
 
     def install(self) -> None:
         if self._can_install():
@@ -262,28 +272,17 @@ class SetupPage(Page):
         QGuiApplication.clipboard().setText(markdown)
         self.log.appendPlainText("Report copied to the clipboard (Markdown).")
 
-    def cancel(self) -> None:
-        if self.job is not None:
-            self.job.cancel()
-
     def _on_progress(self, event: dict[str, Any]) -> None:
         if event.get("line"):
             self.log.appendPlainText(str(event["line"]))
         if event.get("message"):
             self.log.appendPlainText(str(event["message"]))
-        total, done = event.get("total"), event.get("done")
-        if isinstance(total, int) and total > 0 and isinstance(done, int):
-            self.progress.setRange(0, total)
-            self.progress.setValue(done)
 
     def _on_installed(self, _result: Any) -> None:
         self.log.appendPlainText("Install finished; verifying…")
         self._after_finish = self.verify
 
     def _on_finished(self) -> None:
-        self.job = None
-        self.progress.setVisible(False)
-        self.cancel_button.setEnabled(False)
         self.verify_button.setEnabled(True)
         self.copy_button.setEnabled(True)
         self.install_button.setEnabled(self._can_install())

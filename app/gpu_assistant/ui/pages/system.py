@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from gpu_assistant.jobs import CancelToken, Report
+from gpu_assistant.ui.job_slot import JobSlot
 from gpu_assistant.ui.state import AppState
 from gpu_assistant.ui.widgets import Page, button, wrap_label
 
@@ -45,6 +46,7 @@ class SystemPage(Page):
             "and safe even when TensorFlow or CUDA are broken.",
         )
         self.state = state
+        self.slot = JobSlot(state.runner, parent=self)
         self.verdict = wrap_label("Detecting…", "systemVerdict")
         self.body.addWidget(self.verdict)
         form = QFormLayout()
@@ -123,10 +125,13 @@ class SystemPage(Page):
             return probe(nvml=nvml)
 
         self.refresh_button.setEnabled(False)
-        running = self.state.runner.start("detect", job)
-        running.result.connect(self.show_info)
-        running.error.connect(lambda m, f, d: self.state.report_error("Detection failed", m, f, d))
-        running.finished.connect(lambda: self.refresh_button.setEnabled(True))
+        self.slot.start(
+            "detect",
+            job,
+            on_result=self.show_info,
+            on_error=lambda m, f, d: self.state.report_error("Detection failed", m, f, d),
+            on_finished=lambda: self.refresh_button.setEnabled(True),
+        )
 
     def show_info(self, info: Any) -> None:
         self.fields["os"].setText(f"{info.os_detail} ({info.arch})")

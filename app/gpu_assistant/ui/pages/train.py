@@ -29,6 +29,7 @@ from gpu_assistant.jobs import CancelToken, Report
 from gpu_assistant.system.compat import release_part
 from gpu_assistant.training.distribute import MIN_MIXED_PRECISION_CC
 from gpu_assistant.training.models import MODELS
+from gpu_assistant.ui.job_slot import JobSlot
 from gpu_assistant.ui.monitor import monitor_job
 from gpu_assistant.ui.plots import LivePlot
 from gpu_assistant.ui.state import AppState, training_blocker
@@ -55,9 +56,10 @@ class TrainPage(Page):
             "what was learned so far (the last completed epoch is saved).",
         )
         self.state = state
-        self.job: Job | None = None
-        self.monitor: Job | None = None
+        self.slot = JobSlot(state.runner, parent=self)
+        self.monitor = JobSlot(state.runner, parent=self)
         self.steps_per_epoch = 0
+        self.best_epoch: int | None = None  # the epoch whose weights the run kept
         self.last_result: Any = None
         self.run_dir: Path | None = None  # the current run's folder, known from its start event
         self._monitored: list[int] = []
@@ -72,12 +74,20 @@ class TrainPage(Page):
         self.start_button = button("&Start training", "startTrainingButton", self.start)
         self.stop_button = button("S&top", "stopTrainingButton", self.stop)
         self.stop_button.setEnabled(False)
+        self.resume_button = button(
+            "Res&ume",
+            "resumeTrainingButton",
+            self.resume_last,
+            "Continue the stopped run from its last completed epoch (same settings).",
+        )
+        self.resume_button.setVisible(False)
         self.progress = named(QProgressBar(), "trainProgress", "Training progress")
         self.status = wrap_label("Scan a folder on the Data page first.", "trainStatus")
         row.addWidget(self.start_button)
         row.addWidget(self.stop_button)
+        row.addWidget(self.resume_button)
         row.addWidget(self.progress, 1)
-        self.results_button = button("See &results →", "trainNextButton", self.next_requested)
+        self.results_button = button("See &results →", "trainNextButton", self.next_requested.emit)
         self.results_button.setEnabled(False)
         row.addWidget(self.results_button)
         self.body.addLayout(row)
@@ -103,6 +113,7 @@ class TrainPage(Page):
         self.update_devices(None)
         state.system_changed.connect(self.update_devices)
         state.scan_changed.connect(self._on_scan)
+        state.resume_requested.connect(self.resume)
 
     # -- options -------------------------------------------------------------------------------
     def _options_box(self) -> QWidget:
@@ -196,20 +207,34 @@ class TrainPage(Page):
         self.memory_plot.getPlotItem().setTitle(
             "GPU memory (NVML used, TF current/peak)" if gpus else "Process memory (no GPU: CPU)"
         )
-        if self.job is None:  # while training, the plot's own note stands
+        if not self.slot.busy:  # while training, the plot's own note stands
             self.util_plot.show_note(WAITING_NOTE if gpus else "No NVIDIA GPU: nothing to measure.")
 
     def _sync_gpu_checks(self) -> None:
         for check in self.gpu_checks:
             check.setEnabled(self.multi_gpu.isChecked())
 
+    @property
+    def job(self) -> Job | None:
+        return self.slot.job
+
     def _on_scan(self, scan: Any) -> None:
+        """A new folder: what this page showed about the previous one no longer applies."""
+        if self.slot.busy:
+            return  # the running job trains on its own copy of the old scan; its status stands
+        self.results_button.setEnabled(False)
+        self.resume_button.setVisible(False)
+        if scan is None:
+            self.status.setText("Scan a folder on the Data page first.")
+            self.start_button.setEnabled(False)
+            return
         blocker = training_blocker(scan)
         self.status.setText(
             f"{blocker} Fix the folder on the Data page and scan again."
             if blocker
             else f"Ready: {scan.total} images in {len(scan.class_names)} classes."
         )
+        self.start_button.setEnabled(not blocker)
 
     # -- running -------------------------------------------------------------------------------
     def settings(self) -> Any:
@@ -240,7 +265,7 @@ class TrainPage(Page):
                 "No data yet", "Training needs a scanned folder.", "Go to the Data page first."
             )
             return
-        if self.job is not None:
+        if self.slot.busy:
             return
         settings = self.settings()
         self.state.settings.save_options(
@@ -250,31 +275,55 @@ class TrainPage(Page):
                 "learning_rate": settings.learning_rate,
             }
         )
+        self._run(settings, "Starting: loading TensorFlow and building the model…")
+
+    def resume(self, run_dir: Path) -> None:
+        """Continue a stopped run from its last completed epoch, as ``train --resume --out``."""
+        from gpu_assistant.training.settings import TrainSettings
+
+        if self.slot.busy:
+            return
+        settings = TrainSettings.load(Path(run_dir) / "settings.json")
+        settings.out_dir = Path(run_dir)
+        settings.resume = True
+        self.epochs.setValue(settings.epochs)
+        self._run(settings, f"Resuming {run_dir}: loading TensorFlow and the last checkpoint…")
+
+    def resume_last(self) -> None:
+        if self.run_dir is not None:
+            self.resume(self.run_dir)
+
+    def _run(self, settings: Any, message: str) -> None:
         for plot in (self.loss_plot, self.accuracy_plot):
             plot.clear_data()
         for plot in (self.loss_plot, self.accuracy_plot, self.memory_plot):
             plot.show_note("")
+        self.best_epoch = None
+        self.last_result = None
         self._reset_monitor_plots(settings.gpus or [g.index for g in self._gpus()][:1])
         self.progress.setRange(0, 0)
-        self.status.setText("Starting: loading TensorFlow and building the model…")
+        self.status.setText(message)
         self.start_button.setEnabled(False)
         self.stop_button.setEnabled(True)
+        self.resume_button.setVisible(False)
         self.results_button.setEnabled(False)
-        self.job = job = self.state.runner.start("train", _train_job(settings))
-        job.progress.connect(self.on_event)
-        job.result.connect(self._on_result)
-        job.error.connect(self._on_error)
-        job.finished.connect(self._on_finished)
+        self.slot.start(
+            "train",
+            _train_job(settings),
+            on_progress=self.on_event,
+            on_result=self._on_result,
+            on_error=self._on_error,
+            on_finished=self._on_finished,
+        )
         if self._monitored:
             monitor = monitor_job(self._monitored, self.state.nvml)
-            self.monitor = self.state.runner.start("monitor", monitor)
-            self.monitor.progress.connect(self._on_usage)
+            self.monitor.start("monitor", monitor, on_progress=self._on_usage)
 
     def stop(self) -> None:
-        if self.job is not None:
+        if self.slot.busy:
             self.status.setText("Stopping at the next step…")
             self.stop_button.setEnabled(False)
-            self.job.cancel()
+            self.slot.cancel()
 
     def _gpus(self) -> list[Any]:
         return list(self.state.system.gpus) if self.state.system is not None else []
@@ -320,9 +369,12 @@ class TrainPage(Page):
                 plot.append(f"val {name}", x, event.get(f"val_{name}"))
         elif kind in {"warning", "retry", "message"}:
             self.status.setText(str(event.get("message", "")))
+        elif kind in {"done", "cancelled"} and event.get("best_epoch"):
+            self.best_epoch = int(event["best_epoch"])
 
     def _on_start(self, event: dict[str, Any]) -> None:
         self.run_dir = Path(event["run_dir"]) if event.get("run_dir") else None
+        self.state.set_training(self.run_dir)
         devices = event.get("devices") or []
         self.status.setText(
             f"Training on {', '.join(map(str, devices)) or 'the CPU'}"
@@ -349,32 +401,38 @@ class TrainPage(Page):
     def _on_result(self, result: Any) -> None:
         self.last_result = result
         run_dir = Path(result.run_dir)
+        self.run_dir = run_dir
+        best = self.best_epoch or (result.metrics or {}).get("best_epoch")
+        kept = ""
+        if best:
+            kept = f" Best epoch {best} restored (lowest validation loss)."
+            for plot in (self.loss_plot, self.accuracy_plot):
+                plot.mark(float(best), f"kept: epoch {best}")
         if result.status == "cancelled":
-            kept = result.epochs_completed
             self.status.setText(
-                f"Stopped. {kept} completed epoch(s) kept in {run_dir} (checkpoints/); "
-                "train again with the same folder to continue."
+                f"Stopped after {result.epochs_completed} completed epoch(s).{kept} The model "
+                f"is in {run_dir}; Resume continues from there."
             )
-            return
-        early = " (stopped early: validation loss stopped improving)"
-        self.status.setText(
-            f"Done{early if result.status == 'stopped_early' else ''}. "
-            f"The model and its report are in {run_dir}."
-        )
-        self.progress.setValue(self.progress.maximum())
-        self.results_button.setEnabled(True)
-        self.state.set_run(run_dir)
+            self.resume_button.setVisible(True)
+        else:
+            early = " (stopped early: validation loss stopped improving)"
+            self.status.setText(
+                f"Done{early if result.status == 'stopped_early' else ''}.{kept} "
+                f"The model and its report are in {run_dir}."
+            )
+            self.progress.setValue(self.progress.maximum())
+        if result.model_path is not None and Path(result.model_path).exists():
+            self.results_button.setEnabled(True)
+            self.state.set_run(run_dir)
 
     def _on_error(self, message: str, fix: str, details: str) -> None:
         self.status.setText(f"Training failed: {message}")
         self.state.report_error("Training failed", message, fix, details)
 
     def _on_finished(self) -> None:
-        self.job = None
-        if self.monitor is not None:
-            self.monitor.cancel()
-            self.monitor = None
-        self.start_button.setEnabled(True)
+        self.monitor.discard()
+        self.state.set_training(None)
+        self.start_button.setEnabled(self.state.scan is not None)
         self.stop_button.setEnabled(False)
         if self.progress.maximum() == 0:
             self.progress.setRange(0, 1)
