@@ -28,8 +28,9 @@ def log_error(title: str, message: str, fix: str = "", details: str = "") -> Non
         applog.logger().error("\n".join(lines))
 
 
-def install_excepthook(parent: QWidget) -> Callable[..., None]:
-    """Show an uncaught exception of a slot as a bug dialog (message, log path); keep running.
+def install_excepthook(show: Callable[[str, str, str, str], None]) -> Callable[..., None]:
+    """Send an uncaught exception of a slot to `show(title, message, fix, details)` (the bug
+    dialog with the log path) instead of a stderr nobody reads; the app keeps running.
 
     Returns the previous hook, for the caller to put back."""
     previous = sys.excepthook
@@ -39,7 +40,7 @@ def install_excepthook(parent: QWidget) -> Callable[..., None]:
             previous(kind, error, trace)
             return
         details = "".join(traceback.format_exception(kind, error, trace))
-        show_error(parent, "Unexpected error", f"{kind.__name__}: {error}", "", details)
+        show("Unexpected error", f"{kind.__name__}: {error}", "", details)
 
     sys.excepthook = hook
     return previous

@@ -74,7 +74,7 @@ class MainWindow(QMainWindow):
         self.state.page_requested.connect(lambda key: self.go(keys.index(key)))
         self.about_box: QMessageBox | None = None
         self._menus()
-        self._previous_hook = install_excepthook(self)
+        self._previous_hook = install_excepthook(self.state.report_error)
 
         central = QWidget()
         layout = QHBoxLayout(central)

@@ -84,7 +84,11 @@ def _child() -> int:
     side = ChildSide()
     if hasattr(os, "nice"):
         os.nice(CHILD_NICENESS)
-    settings = TrainSettings.from_json(read_request(sys.stdin))
+    try:
+        settings = TrainSettings.from_json(read_request(sys.stdin))
+    except UserError as error:  # e.g. settings.json of a run that a newer version wrote
+        side.report({"event": "error", **error.to_dict()})
+        return 2
     side.listen(sys.stdin)
     try:
         result = train(settings, side.report, side.cancel)
