@@ -274,3 +274,18 @@ def test_fine_tuning_unfreezes_the_top_blocks_and_keeps_batch_norm_frozen(
         for layer in backbone.layers
         if isinstance(layer, keras.layers.BatchNormalization)
     )
+
+
+def test_features_stay_float32_under_mixed_precision(monkeypatch: pytest.MonkeyPatch) -> None:
+    import keras
+
+    monkeypatch.setattr(backbone_weights, "PACKAGE", "no_such_weights_package")
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        backbone = efficientnet_lite.feature_extractor(32, pretrained=False)
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+    assert backbone.get_layer("conv_head").compute_dtype == "float16"
+    features = backbone.predict(np.zeros((1, 32, 32, 3), np.uint8), verbose=0)
+    assert features.dtype == np.float32 and np.isfinite(features).all()
