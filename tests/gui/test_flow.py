@@ -6,9 +6,11 @@ completed epoch's checkpoint kept). Images are 32 px and epochs short to keep th
 
 from __future__ import annotations
 
+from unittest import mock
+
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QPushButton
+from PySide6.QtWidgets import QFileDialog, QPushButton
 
 from gpu_assistant.data.sample import sample_data_dir
 
@@ -59,17 +61,20 @@ def test_sample_data_to_results(make_window, qtbot):
     assert results.matrix.rowCount() == results.matrix.columnCount() == len(names)
     assert results.per_class.rowCount() == len(names)
     assert "Validation accuracy" in results.summary.text()
-    results.show_cell(0, 1)
-    assert f"True {names[0]}, predicted {names[1]}" in results.cell_label.text()
-    results.show_cell(0, 0)
+    for row, column in ((0, 1), (0, 0)):
+        cell = results.matrix.visualItemRect(results.matrix.item(row, column)).center()
+        qtbot.mouseClick(results.matrix.viewport(), Qt.MouseButton.LeftButton, pos=cell)
+        if row != column:
+            assert f"True {names[0]}, predicted {names[1]}" in results.cell_label.text()
     assert "classified correctly" in results.cell_label.text()
 
-    image = next((sample_data_dir() / names[0]).iterdir())
-    results.try_image(image)
-    qtbot.waitUntil(lambda: "%" in results.prediction.text(), timeout=60_000)
+    image = next((sample_data_dir() / names[0]).glob("*.png"))
+    with mock.patch.object(QFileDialog, "getOpenFileName", return_value=(str(image), "")):
+        qtbot.mouseClick(results.try_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "%" in results.prediction.text(), timeout=240_000)
     assert any(name in results.prediction.text() for name in names)
 
-    results.export(["keras", "labels"])
+    qtbot.mouseClick(results.export_buttons[0], Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: results.status.text().startswith("Exported"), timeout=120_000)
     assert (window.state.run_dir / "export" / "labels.txt").exists()
 

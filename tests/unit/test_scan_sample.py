@@ -24,3 +24,16 @@ def test_sample_set_is_small_and_says_where_it_comes_from() -> None:
     assert size < 5 * 1024 * 1024
     licence = (folder / "LICENSE.md").read_text(encoding="utf-8")
     assert "CC BY 4.0" in licence and "https://doi.org/10.24432/C50P49" in licence
+
+
+def test_byte_compiled_helpers_beside_the_classes_are_not_a_class(tmp_path) -> None:
+    # pip byte-compiles make_sample.py inside the installed sample set: __pycache__ appears.
+    import shutil
+
+    copy = tmp_path / "sample"
+    shutil.copytree(sample_data_dir(), copy)
+    (copy / "__pycache__").mkdir(exist_ok=True)
+    (copy / "__pycache__" / "make_sample.cpython-312.pyc").write_bytes(b"\x00" * 16)
+    result = scan_folder(copy)
+    assert [c.name for c in result.classes] == ["0", "1", "2", "3"]
+    assert (result.skipped, result.problems) == ([], [])

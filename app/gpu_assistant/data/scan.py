@@ -28,7 +28,7 @@ from gpu_assistant.jobs import CancelToken, Report, UserError, ignore
 # Hidden and system entries skipped silently (plus every name starting with a dot).
 IGNORED_NAMES = frozenset(
     {"thumbs.db", "ehthumbs.db", "desktop.ini", "__macosx", "$recycle.bin", "icon\r"}
-    | {"system volume information"}
+    | {"system volume information", "__pycache__"}  # pip byte-compiles make_sample.py
 )
 NO_CLASS = "not in a class folder (images must sit in a sub-folder named after their class)"
 IMBALANCE_RATIO = 2.0  # warn when the largest class has this many times the smallest

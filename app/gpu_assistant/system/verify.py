@@ -478,3 +478,27 @@ def _describe_exit(returncode: int | None) -> str:
 def _last_line(log: str) -> str:
     lines = [line for line in log.splitlines() if line.strip()]
     return lines[-1][:300] if lines else ""
+
+
+def gpu_order_check(nvml_names: list[str], tf_gpus: list[dict[str, Any]]) -> Check | None:
+    """Whether TensorFlow's GPU i is NVML's GPU i (the app passes NVML indices to training).
+
+    Children run with CUDA_DEVICE_ORDER=PCI_BUS_ID, NVML's order; a mismatch means something
+    (an environment override, a partial CUDA_VISIBLE_DEVICES) reordered them. None when there
+    is nothing to compare."""
+    if not nvml_names or not tf_gpus:
+        return None
+    pairs = list(zip(nvml_names, (str(g.get("name", "")) for g in tf_gpus), strict=False))
+    wrong = [i for i, (nvml, tf) in enumerate(pairs) if nvml.strip() != tf.strip()]
+    if not wrong:
+        return Check("gpu_order", PASS, "TensorFlow numbers the GPUs as NVML does (PCI order).")
+    i = wrong[0]
+    return Check(
+        "gpu_order",
+        FAIL,
+        f"TensorFlow's GPU {i} is {pairs[i][1]}, but NVML's GPU {i} is {pairs[i][0]}: the GPU "
+        "ticked on the Train page would not be the one that trains.",
+        "Unset CUDA_DEVICE_ORDER and CUDA_VISIBLE_DEVICES before starting the app (it sets "
+        "CUDA_DEVICE_ORDER=PCI_BUS_ID for TensorFlow itself).",
+    )
+

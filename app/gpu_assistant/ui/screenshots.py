@@ -33,7 +33,12 @@ def _wait(predicate: Callable[[], bool], timeout_s: float) -> None:
         QTest.qWait(50)
 
 
-def capture(out_dir: Path, dark: bool = False, simulated_gpus: int = 0) -> list[Path]:
+def capture(
+    out_dir: Path,
+    dark: bool = False,
+    simulated_gpus: int = 0,
+    extra_sizes: tuple[tuple[int, int], ...] = (),
+) -> list[Path]:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
     from gpu_assistant.ui.app import application
@@ -54,7 +59,7 @@ def capture(out_dir: Path, dark: bool = False, simulated_gpus: int = 0) -> list[
     try:
         if simulated_gpus:
             return _grab_simulated(window, out_dir, f"-{simulated_gpus}gpus{suffix}")
-        return _drive_and_grab(window, out_dir, suffix)
+        return _drive_and_grab(window, out_dir, suffix, extra_sizes)
     finally:
         window.close()  # cancels and waits for any job still running
 
@@ -117,7 +122,9 @@ def _grab_simulated(window: Any, out_dir: Path, suffix: str) -> list[Path]:
     return written
 
 
-def _drive_and_grab(window: Any, out_dir: Path, suffix: str) -> list[Path]:
+def _drive_and_grab(
+    window: Any, out_dir: Path, suffix: str, extra_sizes: tuple[tuple[int, int], ...]
+) -> list[Path]:
     from PySide6.QtTest import QTest
 
     window.page("system").start_probe()
@@ -138,14 +145,18 @@ def _drive_and_grab(window: Any, out_dir: Path, suffix: str) -> list[Path]:
 
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for index, name in enumerate(("system", "setup", "data", "train", "results"), start=1):
-        window.go(index - 1)
-        if name == "data":
-            window.page("data").tabs.setCurrentIndex(0)
-        QTest.qWait(300)  # let plots redraw (5 Hz)
-        path = out_dir / f"{index}-{name}{suffix}.png"
-        window.grab().save(str(path))
-        written.append(path)
+    for size in (None, *extra_sizes):
+        if size is not None:
+            window.resize(*size)
+        tag = "" if size is None else f"-{size[0]}x{size[1]}"
+        for index, name in enumerate(window.pages, start=1):
+            window.go(index - 1)
+            if name == "data":
+                window.page("data").tabs.setCurrentIndex(0)
+            QTest.qWait(300)  # let plots redraw (5 Hz)
+            path = out_dir / f"{index}-{name}{suffix}{tag}.png"
+            window.grab().save(str(path))
+            written.append(path)
     return written
 
 
@@ -168,10 +179,27 @@ def main(argv: list[str] | None = None) -> int:
         help="render only System and Train with N simulated RTX 3090s (the tests' FakeNVML; "
         "labelled 'simulated' in the pictures)",
     )
+    parser.add_argument(
+        "--also-size",
+        action="append",
+        default=[],
+        metavar="WxH",
+        help="also grab every page at this window size (repeat; file names get -WxH)",
+    )
     args = parser.parse_args(argv)
     if args.simulated_gpus < 0:
         parser.error("--simulated-gpus must be 0 or more")
-    for path in capture(args.out_dir, dark=args.dark, simulated_gpus=args.simulated_gpus):
+    try:
+        sizes = tuple(tuple(int(n) for n in s.lower().split("x", 1)) for s in args.also_size)
+    except ValueError:
+        parser.error("--also-size takes WIDTHxHEIGHT, e.g. 1024x700")
+    shots = capture(
+        args.out_dir,
+        dark=args.dark,
+        simulated_gpus=args.simulated_gpus,
+        extra_sizes=sizes,  # type: ignore[arg-type]
+    )
+    for path in shots:
         print(path)
     return 0
 

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from gpu_assistant.jobs import CancelToken, Report, UserError
+from gpu_assistant.system.verify import gpu_order_check
 from gpu_assistant.ui.job_slot import JobSlot
 from gpu_assistant.ui.state import AppState
 from gpu_assistant.ui.widgets import Page, button, named, wrap_label
@@ -35,6 +36,37 @@ from gpu_assistant.ui.worker import Job
 
 VERIFY_TIMEOUT_S = 180.0
 STATUS_MARK = {"pass": "✔ pass", "warn": "⚠ warn", "fail": "✖ fail", "skip": "– skip"}
+# What each check is called on screen (the ids stay in the CLI's JSON and the report).
+CHECK_TITLES = {
+    "tensorflow_import": "TensorFlow loads",
+    "tensorflow_installed": "TensorFlow installed",
+    "cuda_build": "Built with CUDA",
+    "cuda_libraries": "CUDA libraries (pip)",
+    "gpu_libraries": "CUDA/cuDNN libraries load",
+    "cuda_driver": "NVIDIA driver seen by TensorFlow",
+    "cuda_init": "CUDA starts",
+    "driver_version": "Driver new enough",
+    "compute_capability": "GPU supported",
+    "gpu_kernels": "Kernels for this GPU",
+    "ptx_jit": "Kernel compilation",
+    "ld_library_path": "LD_LIBRARY_PATH",
+    "cuda_visible_devices": "CUDA_VISIBLE_DEVICES",
+    "gpus_visible": "GPUs visible",
+    "gpu_order": "GPU numbering",
+    "cpu_compute": "Compute on the CPU",
+    "gpu_compute": "Compute on the GPU",
+    "nvidia_driver": "NVIDIA driver",
+    "app_requirements": "App's own packages",
+}
+
+
+def check_title(check_id: str) -> str:
+    return CHECK_TITLES.get(check_id, check_id.replace("_", " ").capitalize())
+
+
+def plain(text: str) -> str:
+    """Markdown's `code` marks are for the report; on screen they would show as backticks."""
+    return text.replace("`", "")
 
 
 def _recommend_job(info: Any) -> Any:
@@ -218,7 +250,7 @@ class SetupPage(Page):
         self.fields["command"].setText(command or "—")
         lines = [f"✖ {b.message}\n    Fix: {b.fix}" for b in rec.blockers]
         lines += [f"⚠ {w.message}" for w in rec.warnings]
-        self.blockers.setText("\n".join(lines))
+        self.blockers.setText(plain("\n".join(lines)))
         self.install_button.setEnabled(self._can_install())
 
     def _can_install(self) -> bool:
@@ -292,13 +324,19 @@ class SetupPage(Page):
 
     def show_verification(self, result: Any) -> None:
         checks = list(result.checks)
+        nvml = [g.name for g in self.state.system.gpus] if self.state.system is not None else []
+        order = gpu_order_check(nvml, list(result.gpus_visible))
+        if order is not None:
+            checks.append(order)
         self.checks.setRowCount(len(checks))
         for row, check in enumerate(checks):
-            detail = check.message + (f"\nFix: {check.fix}" if check.fix else "")
+            detail = plain(check.message + (f"\nFix: {check.fix}" if check.fix else ""))
             for column, text in enumerate(
-                (check.id, STATUS_MARK.get(check.status, check.status), detail)
+                (check_title(check.id), STATUS_MARK.get(check.status, check.status), detail)
             ):
-                self.checks.setItem(row, column, QTableWidgetItem(text))
+                item = QTableWidgetItem(text)
+                item.setToolTip(check.id)
+                self.checks.setItem(row, column, item)
         self.checks.resizeColumnToContents(0)
         self.checks.resizeRowsToContents()
         works = "TensorFlow uses the GPU." if result.gpu_works else "TensorFlow does not use a GPU."
