@@ -416,8 +416,15 @@ class TrainPage(Page):
             self.resume_button.setVisible(True)
         else:
             early = " (stopped early: validation loss stopped improving)"
+            final = result.metrics or {}
+            accuracy = final.get("model_val_accuracy", final.get("val_accuracy"))
+            score = (
+                f" Validation accuracy {accuracy:.1%} (Results says whether to trust it)."
+                if isinstance(accuracy, int | float)
+                else ""
+            )
             self.status.setText(
-                f"Done{early if result.status == 'stopped_early' else ''}.{kept} "
+                f"Done{early if result.status == 'stopped_early' else ''}.{score}{kept} "
                 f"The model and its report are in {run_dir}."
             )
             self.progress.setValue(self.progress.maximum())

@@ -1,0 +1,37 @@
+"""The Train page says how each run ended, and marks the epoch whose weights were kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gpu_assistant.training.trainer import TrainResult
+
+
+def _finish(train, tmp_path: Path, status: str, events: list[dict], **metrics) -> None:
+    for event in events:
+        train.on_event(event)
+    train._on_result(TrainResult(status, tmp_path, None, 4, metrics))
+
+
+def test_the_kept_epoch_is_named_and_marked(make_window, tmp_path):
+    train = make_window().page("train")
+    _finish(
+        train, tmp_path, "stopped_early", [{"event": "done", "best_epoch": 2}], val_accuracy=0.9
+    )
+    assert "Best epoch 2 restored" in train.status.text()
+    assert "Validation accuracy 90.0%" in train.status.text()
+    assert train.loss_plot.marked() == 2.0 and train.accuracy_plot.marked() == 2.0
+
+
+def test_runs_without_best_epoch_still_read_well(make_window, tmp_path):
+    train = make_window().page("train")
+    _finish(train, tmp_path, "completed", [{"event": "done"}])
+    assert train.status.text().startswith("Done.") and "Best epoch" not in train.status.text()
+    assert train.loss_plot.marked() is None
+
+
+def test_a_stopped_run_offers_resume(make_window, tmp_path):
+    train = make_window().page("train")
+    _finish(train, tmp_path, "cancelled", [{"event": "cancelled", "best_epoch": 3}])
+    assert "Stopped after 4 completed epoch(s). Best epoch 3 restored" in train.status.text()
+    assert train.resume_button.isVisibleTo(train)
