@@ -92,20 +92,44 @@ def split_folders(scan: Any, split: Any, dest: Path) -> dict[str, Path]:
     return {"train": dest / "train", "val": dest / "val"}
 
 
-def first_reaching(epochs: list[tuple[float, float]], accuracy: float) -> float | None:
-    """Seconds from Start to the first epoch whose validation accuracy is `accuracy` or more."""
-    return next((t for t, a in epochs if a >= accuracy - 1e-9), None)
+Epoch = list[float]  # [wall s since Start, validation accuracy, CPU s since Start]
+WALL, ACCURACY, CPU = 0, 1, 2
+
+
+def first_reaching(epochs: list[Epoch], accuracy: float, clock: int = WALL) -> float | None:
+    """Seconds (wall or CPU) from Start to the first epoch at `accuracy` or more (None: never,
+    or no such clock in an older run's file)."""
+    reached = (e for e in epochs if e[ACCURACY] >= accuracy - 1e-9)
+    return next((e[clock] if clock < len(e) else None for e in reached), None)
 
 
 class Clock:
-    """Seconds since the side's Start at each epoch's end, with its validation accuracy."""
+    """Wall and CPU seconds (this process, all threads: the steadier figure on a shared
+    machine) since the side's Start at each epoch's end, with its validation accuracy."""
 
     def __init__(self) -> None:
-        self.start = time.perf_counter()
-        self.epochs: list[tuple[float, float]] = []
+        self.start, self.start_cpu = time.perf_counter(), time.process_time()
+        self.epochs: list[Epoch] = []
 
     def epoch(self, val_accuracy: float) -> None:
-        self.epochs.append((time.perf_counter() - self.start, float(val_accuracy)))
+        self.epochs.append([self.wall(), float(val_accuracy), self.cpu()])
+
+    def wall(self) -> float:
+        return time.perf_counter() - self.start
+
+    def cpu(self) -> float:
+        return time.process_time() - self.start_cpu
+
+    def result(self, accuracy: float) -> dict[str, Any]:
+        """The side's figures, ending now, for its final `accuracy`."""
+        return {
+            "accuracy": float(accuracy),
+            "time_to_accuracy_s": first_reaching(self.epochs, accuracy),
+            "cpu_to_accuracy_s": first_reaching(self.epochs, accuracy, CPU),
+            "done_s": self.wall(),
+            "cpu_done_s": self.cpu(),
+            "epochs": self.epochs,
+        }
 
 
 def _keras_clock(clock: Clock) -> Any:
@@ -191,14 +215,7 @@ def _fit(model: Any, train: Any, val: Any, epochs: int, clock: Clock) -> dict[st
         metrics=["accuracy"],
     )
     model.fit(train, validation_data=val, epochs=epochs, callbacks=[_keras_clock(clock)], verbose=0)
-    done = time.perf_counter() - clock.start
-    final = clock.epochs[-1][1]
-    return {
-        "accuracy": final,
-        "time_to_accuracy_s": first_reaching(clock.epochs, final),
-        "done_s": done,
-        "epochs": clock.epochs,
-    }
+    return clock.result(clock.epochs[-1][ACCURACY])
 
 
 def run_app(data: Path, out: Path) -> dict[str, Any]:
@@ -216,14 +233,10 @@ def run_app(data: Path, out: Path) -> dict[str, Any]:
 
     clock = Clock()
     result = train(TrainSettings(data_dir=data, out_dir=out), report, CancelToken())
-    done = time.perf_counter() - clock.start
-    final = result.metrics.get("model_val_accuracy", clock.epochs[-1][1])
+    figures = clock.result(result.metrics.get("model_val_accuracy", clock.epochs[-1][ACCURACY]))
     saved = json.loads((result.run_dir / "settings.json").read_text(encoding="utf-8"))
     return {
-        "accuracy": float(final),
-        "time_to_accuracy_s": first_reaching(clock.epochs, final),
-        "done_s": done,
-        "epochs": clock.epochs,
+        **figures,
         "model": saved.get("model"),
         "image_size": saved.get("image_size"),
         "choice": {k: v for k, v in choice.items() if k != "event"},
@@ -287,10 +300,11 @@ def add_ratios(row: dict[str, Any]) -> None:
     if transfer is None:
         return
     for result in row["sides"].values():
-        reached = first_reaching(result["epochs"], transfer["accuracy"])
-        result["time_to_transfer_accuracy_s"] = reached
-        base = transfer["time_to_accuracy_s"]
-        result["ratio_to_transfer"] = None if reached is None else reached / base
+        for clock, key in ((WALL, "time"), (CPU, "cpu")):
+            reached = first_reaching(result["epochs"], transfer["accuracy"], clock)
+            base = transfer.get(f"{key}_to_accuracy_s")
+            result[f"{key}_to_transfer_accuracy_s"] = reached
+            result[f"{key}_ratio_to_transfer"] = None if None in (reached, base) else reached / base
 
 
 def merge(rows: list[dict[str, Any]], earlier: Path) -> None:
@@ -309,16 +323,28 @@ def merge(rows: list[dict[str, Any]], earlier: Path) -> None:
 
 
 def _summary(result: dict[str, Any]) -> str:
-    reach = result["time_to_accuracy_s"]
-    return f"accuracy {result['accuracy']:.3f} at {_seconds(reach)}, done {result['done_s']:.1f} s"
+    reach, done = _seconds(result, "to_accuracy_s"), _seconds(result, "done_s")
+    return f"accuracy {result['accuracy']:.3f} at {reach}, done {done}"
 
 
-def _seconds(value: float | None) -> str:
-    return "not reached" if value is None else f"{value:.1f} s"
+def _seconds(result: dict[str, Any], key: str) -> str:
+    """ "wall s (CPU s)" of figure `key` ("done_s", "to_accuracy_s", ...), or "not reached"."""
+    wall = result.get(key if key == "done_s" else f"time_{key}")
+    cpu = result.get(f"cpu_{key}")
+    if wall is None:
+        return "not reached"
+    return f"{wall:.1f} s" + ("" if cpu is None else f" ({cpu:.0f})")
+
+
+def _ratio(result: dict[str, Any]) -> str:
+    wall, cpu = result.get("time_ratio_to_transfer"), result.get("cpu_ratio_to_transfer")
+    if wall is None:
+        return "—"
+    return f"{wall:.2f}" + ("" if cpu is None else f" ({cpu:.2f})")
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    """Markdown: one line per folder and side."""
+    """Markdown: one line per folder and side; seconds are wall clock (CPU seconds)."""
     lines = [
         "| folder | side | val accuracy | time to it | done | to transfer's accuracy | ratio |",
         "|---|---|---|---|---|---|---|",
@@ -326,12 +352,11 @@ def table(rows: list[dict[str, Any]]) -> str:
     for row in rows:
         for side, r in row["sides"].items():
             model = f" ({r['model']}, {r['image_size']} px)" if side == "app" else ""
-            ratio = r.get("ratio_to_transfer")
             lines.append(
                 f"| {row['folder']} ({row['classes']} classes, {row['images']} images) "
-                f"| {side}{model} | {r['accuracy']:.3f} | {_seconds(r['time_to_accuracy_s'])} "
-                f"| {r['done_s']:.1f} s | {_seconds(r.get('time_to_transfer_accuracy_s'))} "
-                f"| {'—' if ratio is None else f'{ratio:.2f}'} |"
+                f"| {side}{model} | {r['accuracy']:.3f} | {_seconds(r, 'to_accuracy_s')} "
+                f"| {_seconds(r, 'done_s')} | {_seconds(r, 'to_transfer_accuracy_s')} "
+                f"| {_ratio(r)} |"
             )
     return "\n".join(lines)
 
