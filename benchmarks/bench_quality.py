@@ -26,7 +26,8 @@ TensorFlow is imported and the backbone's weights converted (a one-time cost, ca
 any side starts. The app's caches are new for each folder, so its run is a first run.
 Printed as a table and as JSON (with os.getloadavg() before and after each side: the machine
 is shared, so times are noisy; accuracy is not). `--with earlier.json` adds the sides of an
-earlier run that this one did not redo (e.g. the slow recipes once, the app after each change).
+earlier run that this one did not redo (e.g. the slow recipes once, the app after each change;
+`--sides ""` only builds the folders and joins earlier runs).
 
     .venv/bin/python benchmarks/bench_quality.py [--folders objects,textures,messy,digits]
         [--per-class N] [--sides app,tutorial,transfer] [--json out.json] [--with earlier.json]
@@ -372,7 +373,10 @@ def main(argv: list[str]) -> int:
         "--with",
         dest="earlier",
         type=Path,
-        help="a --json file of an earlier run: its sides this run did not redo join the table",
+        action="append",
+        default=[],
+        help="a --json file of an earlier run: its sides this run did not redo join the table "
+        "(repeatable; the first file that has a side wins)",
     )
     args = parser.parse_args(argv)
     sides = [s for s in args.sides.split(",") if s]
@@ -389,8 +393,8 @@ def main(argv: list[str]) -> int:
         rows = []
         for name in args.folders.split(","):
             rows.append(bench_folder(name, root, args.per_class, sides, args.transfer_epochs))
-    if args.earlier:
-        merge(rows, args.earlier)
+    for earlier in args.earlier:
+        merge(rows, earlier)
     for row in rows:
         add_ratios(row)
     report = {"cpus": os.cpu_count(), "load_at_end": os.getloadavg(), "rows": rows}
