@@ -41,9 +41,11 @@ def test_offline_imagenet_download_says_what_to_do(
     monkeypatch.delenv("NO_PROXY", raising=False)
     with pytest.raises(UserError) as error:
         build_model("mobilenet_v3_small", 2, 96)
-    assert "Could not download the ImageNet weights" in error.value.message
-    assert "weights file" in error.value.fix
-    assert "Small CNN" in error.value.fix
+    assert "the download failed" in error.value.message
+    # The offline model, by name and by its command-line value; no control that does not exist.
+    assert "Pretrained (EfficientNet-Lite0, offline)" in error.value.fix
+    assert "--model efficientnet_lite0" in error.value.fix
+    assert "Weights file" not in error.value.fix
 
 
 def test_transfer_model_loads_a_weights_file_and_fine_tunes_the_top(tmp_path: Path) -> None:

@@ -246,7 +246,12 @@ def test_evaluation_report_counts() -> None:
 
 def test_script_template_renders_valid_python_with_the_run_settings(tmp_path: Path) -> None:
     settings = TrainSettings(
-        data_dir=tmp_path, image_size=64, seed=7, learning_rate=0.0005, flip=False
+        data_dir=tmp_path,
+        model="small_cnn",  # a run's settings: Auto already resolved
+        image_size=64,
+        seed=7,
+        learning_rate=0.0005,
+        flip=False,
     )
     text = render_script(settings, ["cats", "dogs"], "run-1")
     ast.parse(text)

@@ -17,7 +17,7 @@ from typing import Any
 
 from gpu_assistant.cli.arguments import path_argument
 from gpu_assistant.jobs import CancelToken, Event, UserError
-from gpu_assistant.training.models import MODELS
+from gpu_assistant.training.models import MENU
 
 # Options that map 1:1 onto TrainSettings fields (None: keep the default or the resumed value).
 _FIELDS = (
@@ -47,12 +47,27 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "data_dir", metavar="DIR", type=path_argument, help="folder of class sub-folders"
     )
-    parser.add_argument("--epochs", type=int, help="training epochs (default 10)")
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        help="training epochs (default: 10 for the small CNN, 60 for a pretrained model's head "
+        "on cached features; early stopping usually ends it sooner)",
+    )
     parser.add_argument("--batch-size", type=int, help="images per device per step (default 32)")
-    parser.add_argument("--image-size", type=int, help="square side in pixels (default 96)")
+    parser.add_argument(
+        "--image-size",
+        type=int,
+        help="square side in pixels (default: the model's: 224 pretrained, 32 for tiny images "
+        "or 96 with the small CNN)",
+    )
     parser.add_argument("--val-split", type=float, help="validation fraction (default 0.2)")
     parser.add_argument("--learning-rate", type=float, help="Adam learning rate (default 0.001)")
-    parser.add_argument("--model", choices=list(MODELS), help="model (default small_cnn)")
+    parser.add_argument(
+        "--model",
+        choices=list(MENU),
+        help="model (default auto: efficientnet_lite0, pretrained and offline, for photos and "
+        "drawings; small_cnn for tiny images; the choice and why are reported and saved)",
+    )
     parser.add_argument(
         "--weights",
         dest="weights_path",
@@ -62,7 +77,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--fine-tune-epochs",
         type=int,
-        help="transfer models: extra epochs with the top of the backbone unfrozen (default 0)",
+        help="pretrained models: epochs with the top of the backbone unfrozen after the head "
+        "(default 5 on a GPU, 0 on the CPU, where the run reports what they would cost)",
     )
     parser.add_argument("--multi-gpu", action="store_true", help="MirroredStrategy over GPUs")
     parser.add_argument("--gpus", help="comma-separated GPU indices, e.g. 0,1 (default: all)")
@@ -226,10 +242,15 @@ def _text_report(event: Event) -> None:
             f"val_accuracy {event['val_accuracy']} ({event['seconds']:.1f}s, "
             f"{event['images_per_s']} img/s)"
         )
+    elif name == "model_choice":
+        print(f"Model: {event['label']} at {event['image_size']} px. {event['reason']}".strip())
+    elif name == "fine_tune_estimate":
+        print(event["message"])
     elif name == "warning":
         print(f"Warning: {event['message']}", file=sys.stderr)
     elif name == "done":
-        print(f"Done ({event['status']}). Model: {event['model_path']}")
+        best = f", best epoch {event['best_epoch']} restored" if event.get("best_epoch") else ""
+        print(f"Done ({event['status']}{best}). Model: {event['model_path']}")
     elif name == "cancelled":
         print(f"Cancelled. Kept: {event.get('model_path') or 'the last checkpoint'}")
 

@@ -53,6 +53,9 @@ class Datasets:
     split: Split
     cache_mode: str
     cache_bytes: int
+    # The training images as cached: stable order, not shuffled, not augmented (one more pass
+    # over them costs no decode with a memory or disk cache: backbone features).
+    plain_train: tf.data.Dataset | None = None
 
 
 def _decoded(records: list[ImageRecord], image_size: int) -> tf.data.Dataset:
@@ -267,6 +270,7 @@ def _build(
     }
     progress = _Progress(report, sum(len(records) for records in parts.values()))
     built: dict[str, tf.data.Dataset | None] = dict.fromkeys(parts)
+    plain_train = None
     for name, records in parts.items():
         if not records:
             continue
@@ -280,6 +284,7 @@ def _build(
                     raise
                 raise full from error
         if name == "train":
+            plain_train = _untuned(dataset)
             batches = -(-len(records) // options.batch_size)
             dataset = _shuffled(dataset, options, plan, batches)
             if options.augment:
@@ -298,7 +303,15 @@ def _build(
         split=split,
         cache_mode=plan.mode,
         cache_bytes=plan.bytes,
+        plain_train=plain_train,
     )
+
+
+def image_batches(records: list[ImageRecord], image_size: int, batch_size: int) -> tf.data.Dataset:
+    """(uint8 [B, S, S, 3], int32 [B]) batches of `records` in their order, decoded as training
+    decodes them, not cached, not augmented: for a single pass (backbone features)."""
+    _check_unchanged(records)
+    return _untuned(_decoded(records, image_size).batch(batch_size).prefetch(2))
 
 
 def preview_batches(

@@ -15,6 +15,7 @@ import time
 import unicodedata
 import warnings
 from collections import Counter
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -386,14 +387,36 @@ def _warnings(result: ScanResult) -> None:
         result.warnings.append(f"{len(result.skipped)} file(s) are skipped; see the list.")
 
 
+def fingerprints(scan: ScanResult) -> list[list[Any]]:
+    """The scan's usable files as JSON rows (path, size, mtime, width, height, format, needs
+    conversion): what a later scan of the same folder reuses instead of decoding each file
+    again (the training child gets the Data page's scan this way)."""
+    return [
+        [str(r.path), r.size_bytes, r.mtime_ns, r.width, r.height, r.format, r.needs_conversion]
+        for r in scan.records
+    ]
+
+
+def _known_outcomes(known: Sequence[Sequence[Any]]) -> dict[tuple[str, int, int], ImageInfo]:
+    return {
+        (str(path), int(size), int(mtime)): ImageInfo(int(w), int(h), str(fmt), bool(convert))
+        for path, size, mtime, w, h, fmt, convert in known
+    }
+
+
 def scan_folder(
     root: str | Path,
     *,
     report: Report = ignore,
     cancel: CancelToken | None = None,
     max_workers: int | None = None,
+    known: Sequence[Sequence[Any]] = (),
 ) -> ScanResult:
-    """Find the classes and usable images under `root`; raise `UserError` when none are."""
+    """Find the classes and usable images under `root`; raise `UserError` when none are.
+
+    `known` (from `fingerprints` of an earlier scan): files listed there with the same size
+    and modification time are taken as checked then, without opening them; the folder is
+    still listed, so added, removed and edited files are found as in a full scan."""
     cancel = cancel or CancelToken()
     root = Path(root).expanduser()
     if not root.is_dir():
@@ -405,7 +428,14 @@ def scan_folder(
     root = root.resolve()
     report({"event": "progress", "done": 0, "total": 0, "message": "Listing files"})
     listing = _list_folder(root, cancel)
-    checked = _check_all(listing.files, report, cancel, max_workers)
+    reuse = _known_outcomes(known)
+
+    def key(path: Path, stat: os.stat_result) -> tuple[str, int, int]:
+        return (str(path), stat.st_size, stat.st_mtime_ns)
+
+    todo = [f for f in listing.files if key(f[1], f[2]) not in reuse]
+    fresh = iter(_check_all(todo, report, cancel, max_workers))
+    checked = [reuse.get(key(path, stat)) or next(fresh) for _, path, stat in listing.files]
 
     names = [name for name, _ in listing.class_dirs]
     per_class: list[list[ImageRecord]] = [[] for _ in names]

@@ -206,7 +206,7 @@ def is_chief(settings: TrainSettings) -> tuple[bool, int]:
     return task.get("type", "worker") in ("chief", "worker") and index == 0, index
 
 
-def prepare_multi_worker(model: Any, strategy: Any, image_size: int) -> None:
+def prepare_multi_worker(model: Any, strategy: Any) -> None:
     """Work around two Keras 3.x bugs under MultiWorkerMirroredStrategy (tested by
     tests/integration/test_train_cli.py with two real workers):
 
@@ -219,7 +219,8 @@ def prepare_multi_worker(model: Any, strategy: Any, image_size: int) -> None:
     import numpy as np
     from keras.src.backend.tensorflow import trainer as keras_tf_trainer
 
-    batch = (np.zeros((1, image_size, image_size, 3), np.uint8), np.zeros((1,), np.int32))
+    (source,) = model.inputs  # images for a whole model, features for a head alone
+    batch = (np.zeros((1, *source.shape[1:]), source.dtype), np.zeros((1,), np.int32))
     with strategy.scope():
         model._symbolic_build(data_batch=batch)
     model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None

@@ -22,7 +22,7 @@ from gpu_assistant.jobs import Report, UserError, ignore
 from gpu_assistant.paths import temp_path
 from gpu_assistant.training.predict import load_classifier
 from gpu_assistant.training.run_folder import RunFolder, load_split, write_json
-from gpu_assistant.training.script_template import render_script
+from gpu_assistant.training.script_template import BACKBONE_FILE, render_script, ships_backbone
 from gpu_assistant.training.settings import TrainSettings
 
 if TYPE_CHECKING:
@@ -73,12 +73,15 @@ def export(
     model, model_file = classifier.model, classifier.model_file
     run_dir = model_file.parent
     settings = _script_settings(run_dir) if "script" in formats else None
+    # The offline backbone travels with the script as a Keras file (see script_template).
+    backbone = settings is not None and ships_backbone(settings)
     names = {
         "keras": "model.keras",
         "savedmodel": "savedmodel",
         "tflite": "model.tflite",
         "labels": "labels.txt",
         "script": f"train_{settings.model}.py" if settings else "",
+        "script_backbone": BACKBONE_FILE,
     }
     sources = {"keras": model_file, "labels": classifier.labels_file}
     writers: dict[str, Callable[[Path], object]] = {
@@ -89,8 +92,9 @@ def export(
         "script": lambda tmp: tmp.write_text(
             render_script(settings, classifier.labels, Path(out_dir).name), encoding="utf-8"
         ),
+        "script_backbone": lambda tmp: _start_backbone(run_dir, settings).save(tmp),
     }
-    wanted = list(dict.fromkeys(formats))
+    wanted = list(dict.fromkeys(formats)) + ["script_backbone"] * backbone
     folder = _ExportFolder(Path(out_dir))
     for name in wanted:  # every refusal before the first write
         folder.check(names[name], sources.get(name))
@@ -200,6 +204,21 @@ def _script_settings(run_dir: Path) -> TrainSettings:
             "Export the script from the run folder the app wrote.",
         )
     return TrainSettings.load(settings_file)
+
+
+def _start_backbone(run_dir: Path, settings: TrainSettings) -> Any:
+    """The backbone as the run started from it (before any fine-tuning): from the run's
+    checkpoints/base.keras, else built again (the same ImageNet weights)."""
+    import keras
+
+    from gpu_assistant.training import efficientnet_lite
+    from gpu_assistant.training.checkpoints import BASE_FILE
+    from gpu_assistant.training.models import BACKBONE_LAYER
+
+    base = RunFolder(run_dir).checkpoints / BASE_FILE
+    if base.is_file():
+        return keras.models.load_model(base).get_layer(BACKBONE_LAYER)
+    return efficientnet_lite.feature_extractor(settings.image_size, pretrained=settings.pretrained)
 
 
 def _validation_arrays(run_dir: Path) -> tuple[np.ndarray, np.ndarray] | None:

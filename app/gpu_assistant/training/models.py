@@ -1,7 +1,10 @@
 """Model builders: a small CNN for training from scratch, and ImageNet backbones for transfer.
 
 Every model takes raw uint8 pixels ([B, S, S, 3], 0-255) and does its own scaling, so the
-exported files behave exactly like the app (no preprocessing to forget in user code).
+exported files behave exactly like the app (no preprocessing to forget in user code). A
+backbone model is `image -> backbone -> head`, the head (dropout + softmax) a sub-model of
+its own, so that it can be trained alone on cached backbone features (training/features.py)
+and still be the same layers as the full model's.
 """
 
 from __future__ import annotations
@@ -14,7 +17,10 @@ from typing import Any
 from gpu_assistant.jobs import UserError
 
 SMALL_CNN = "small_cnn"
+OFFLINE_BACKBONE = "efficientnet_lite0"  # efficientnet_lite.MODEL_NAME, without importing it
+AUTO = "auto"  # not a model: training/auto.py picks one per folder
 BACKBONE_LAYER = "backbone"
+HEAD_LAYER = "head"
 
 
 @dataclass(frozen=True)
@@ -23,8 +29,16 @@ class ModelChoice:
 
     name: str
     label: str
-    application: str | None  # keras.applications class name; None for the small CNN
+    application: str | None  # keras.applications class name; None for the others
     description: str
+
+    @property
+    def has_backbone(self) -> bool:
+        return self.name != SMALL_CNN
+
+    @property
+    def needs_download(self) -> bool:
+        return self.application is not None
 
 
 MODELS: dict[str, ModelChoice] = {
@@ -34,7 +48,14 @@ MODELS: dict[str, ModelChoice] = {
             SMALL_CNN,
             "Small CNN (from scratch)",
             None,
-            "Fast on a CPU, no download; good for a few classes and a few thousand images.",
+            "No download; best for tiny images (digits, icons, 32 px and less).",
+        ),
+        ModelChoice(
+            OFFLINE_BACKBONE,
+            "Pretrained (EfficientNet-Lite0, offline)",
+            None,
+            "ImageNet features installed with the app (no download): accurate on photos and "
+            "drawings of things from a few dozen images per class.",
         ),
         ModelChoice(
             "mobilenet_v3_small",
@@ -58,13 +79,19 @@ MODELS: dict[str, ModelChoice] = {
 }
 
 
+AUTO_LABEL = "Auto (picked for the folder)"
+AUTO_DESCRIPTION = (
+    "Pretrained EfficientNet-Lite0 for photos and drawings; the small CNN for tiny images "
+    "(digits, icons). The choice and its reason are shown and saved with the run."
+)
+MENU = (AUTO, *MODELS)  # what the UI and the CLI offer, Auto first (the default)
+
+
 def model_choice(name: str) -> ModelChoice:
     try:
         return MODELS[name]
     except KeyError:
-        raise UserError(
-            f"Unknown model '{name}'.", f"Choose one of: {', '.join(MODELS)}."
-        ) from None
+        raise UserError(f"Unknown model '{name}'.", f"Choose one of: {', '.join(MENU)}.") from None
 
 
 def build_model(
@@ -73,28 +100,48 @@ def build_model(
     image_size: int,
     *,
     weights_path: Path | None = None,
+    pretrained: bool = True,
     dropout: float = 0.2,
 ) -> Any:
-    """Build an uncompiled classifier (call inside the distribution strategy's scope)."""
+    """Build an uncompiled classifier (call inside the distribution strategy's scope).
+
+    `pretrained=False` gives the offline backbone random weights (plumbing tests, and the
+    "how much do the ImageNet weights bring" comparison)."""
     choice = model_choice(name)
     if num_classes < 2:
         raise UserError("Training needs at least two classes.", "Add a second class folder.")
     import keras
 
     inputs = keras.Input((image_size, image_size, 3), dtype="uint8", name="image")
-    if choice.application is None:
+    if not choice.has_backbone:
         features = _small_cnn_features(keras, keras.layers.Rescaling(1.0 / 255)(inputs))
-    else:
-        # keras.applications' MobileNetV3/EfficientNet scale 0-255 input themselves;
-        # Rescaling(1) only casts uint8 to float.
+        x = keras.layers.Dropout(dropout)(features)
+        return keras.Model(inputs, _probabilities(keras, num_classes)(x), name=name)
+    if choice.needs_download:
         backbone = _backbone(keras, choice, image_size, weights_path)
-        features = backbone(keras.layers.Rescaling(1.0)(inputs), training=False)
-    x = keras.layers.Dropout(dropout)(features)
+    else:
+        from gpu_assistant.training import efficientnet_lite
+
+        backbone = efficientnet_lite.feature_extractor(image_size, pretrained=pretrained)
+        backbone.trainable = False
+    # The backbones scale 0-255 input themselves; Rescaling(1) only casts uint8 to float.
+    features = backbone(keras.layers.Rescaling(1.0)(inputs), training=False)
+    head = build_head(int(features.shape[-1]), num_classes, dropout)
+    return keras.Model(inputs, head(features), name=name)
+
+
+def build_head(features: int, num_classes: int, dropout: float = 0.2) -> Any:
+    """The classifier on top of a backbone: pooled features in, probabilities out."""
+    import keras
+
+    inputs = keras.Input((features,), name="features")
+    x = keras.layers.Dropout(dropout)(inputs)
+    return keras.Model(inputs, _probabilities(keras, num_classes)(x), name=HEAD_LAYER)
+
+
+def _probabilities(keras: Any, num_classes: int) -> Any:
     # float32 output even under mixed precision, so the softmax stays numerically stable.
-    outputs = keras.layers.Dense(num_classes, activation="softmax", dtype="float32", name="probs")(
-        x
-    )
-    return keras.Model(inputs, outputs, name=name)
+    return keras.layers.Dense(num_classes, activation="softmax", dtype="float32", name="probs")
 
 
 def _small_cnn_features(keras: Any, x: Any) -> Any:
@@ -126,7 +173,8 @@ def _backbone(keras: Any, choice: ModelChoice, image_size: int, weights_path: Pa
         if not path.is_file():
             raise UserError(
                 f"The weights file {path} does not exist.",
-                "Point --weights to the downloaded file, or choose --model small_cnn.",
+                "Point --weights to the downloaded file, or choose --model efficientnet_lite0 "
+                "(pretrained, offline).",
             )
         backbone = factory(weights=None, **kwargs)
         try:
@@ -139,7 +187,7 @@ def _backbone(keras: Any, choice: ModelChoice, image_size: int, weights_path: Pa
             raise UserError(
                 f"{path.name} does not fit {choice.label} at {image_size} px: {error}",
                 f"Use the '{choice.application}' no-top weights file from keras.applications, "
-                "or choose --model small_cnn.",
+                "or choose --model efficientnet_lite0 (pretrained, offline).",
             ) from error
     else:
         try:
@@ -151,11 +199,12 @@ def _backbone(keras: Any, choice: ModelChoice, image_size: int, weights_path: Pa
             if "fetch failure" not in str(error) and not isinstance(error, OSError):
                 raise
             raise UserError(
-                f"Could not download the ImageNet weights for {choice.label} "
-                f"(no internet connection?): {error}",
-                "Connect once so Keras can cache them, point to a downloaded weights file "
-                "(--weights FILE / 'Weights file' in the app), or choose the Small CNN, "
-                "which needs no download.",
+                f"{choice.label} needs its ImageNet weights downloaded once, and the "
+                f"download failed (no internet connection?): {error}",
+                "Choose 'Pretrained (EfficientNet-Lite0, offline)' (--model efficientnet_lite0): "
+                "it is installed with the app and needs no download. Or connect once so Keras "
+                "can cache the weights (the command line also takes a downloaded file: "
+                "--weights FILE).",
             ) from error
     backbone.trainable = False
     return backbone

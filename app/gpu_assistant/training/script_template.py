@@ -2,7 +2,10 @@
 
 The script uses only TensorFlow (no app import), so users can take it to a cluster or make it
 the seed of their own code. Its split, resize, augmentation and model mirror data/pipeline.py
-and training/models.py; tests/integration/test_export*.py checks that they still agree.
+and training/models.py; tests/integration/test_export*.py checks that they still agree. The
+offline pretrained backbone travels as `backbone.keras` beside the script (plain Keras layers,
+loadable anywhere): the script reads that file rather than re-implementing EfficientNet-Lite0
+and its weight conversion.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from gpu_assistant import __version__
 from gpu_assistant.resources import resource_path
 from gpu_assistant.training.models import model_choice
 from gpu_assistant.training.settings import TrainSettings
+
+BACKBONE_FILE = "backbone.keras"
 
 
 def render_script(settings: TrainSettings, class_names: list[str], run_name: str) -> str:
@@ -45,6 +50,8 @@ def render_script(settings: TrainSettings, class_names: list[str], run_name: str
         augment=repr(bool(settings.augment)),
         flip=repr(bool(settings.flip)),
         patience=repr(int(settings.patience) if settings.early_stopping else 0),
+        fine_tune_epochs=repr(int(settings.fine_tune_epochs or 0)),
+        backbone_file=repr(BACKBONE_FILE if ships_backbone(settings) else None),
         class_names=repr([str(name) for name in class_names]),
     )
 
@@ -54,7 +61,14 @@ def _docstring_safe(text: str) -> str:
     return "".join(c if c.isalnum() or c in " -_.,+()[]" else "_" for c in text)
 
 
+def ships_backbone(settings: TrainSettings) -> bool:
+    """Whether the run's backbone ships with the app (and so travels with the script)."""
+    choice = model_choice(settings.model)
+    return choice.has_backbone and not choice.needs_download
+
+
 def write_script(settings: TrainSettings, class_names: list[str], out_dir: Path) -> Path:
+    """The script alone in `out_dir` (`export` also writes BACKBONE_FILE where it needs one)."""
     path = out_dir / f"train_{settings.model}.py"
     path.write_text(render_script(settings, class_names, out_dir.name), encoding="utf-8")
     return path

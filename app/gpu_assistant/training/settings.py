@@ -35,10 +35,14 @@ class TrainSettings:
 
     data_dir: Path
     out_dir: Path | None = None  # None: a new folder under paths.runs_dir()
-    model: str = "small_cnn"
-    epochs: int = 10
+    # "auto": training/auto.py picks the model for the folder; a run saves what it picked
+    # (and `model_reason`, why), so resume and the exported script use the same model.
+    model: str = "auto"
+    # None: the model's (10 for the small CNN; 40 for a backbone's head, whose epochs on
+    # cached features take milliseconds and which early stopping usually ends sooner).
+    epochs: int | None = None
     batch_size: int = 32  # per replica
-    image_size: int = 96
+    image_size: int = 0  # 0: the model's own (224 for the backbone, 32 or 96 for the small CNN)
     val_split: float = 0.2
     learning_rate: float = 1e-3
     multi_gpu: bool = False
@@ -47,8 +51,12 @@ class TrainSettings:
     resume: bool = False
     early_stopping: bool = True
     patience: int = 3
-    fine_tune_epochs: int = 0
+    # Epochs with the top of the backbone unfrozen, after the head. None: on a GPU 5, on the
+    # CPU 0 (the run's `fine_tune_estimate` event says what they would cost there).
+    fine_tune_epochs: int | None = None
     weights_path: Path | None = None
+    pretrained: bool = True  # False: the offline backbone with random weights (tests)
+    model_reason: str = ""  # why Auto picked `model` (empty when the user chose it)
     virtual_devices: int = 0  # >1: split the one physical device into this many logical ones
     seed: int = 1337
     augment: bool = True
@@ -67,7 +75,7 @@ class TrainSettings:
 
         checks = [
             (
-                1 <= self.epochs <= MAX_EPOCHS,
+                self.epochs is None or 1 <= self.epochs <= MAX_EPOCHS,
                 f"--epochs must be between 1 and {MAX_EPOCHS}",
                 "Use --epochs 10.",
             ),
@@ -77,9 +85,9 @@ class TrainSettings:
                 "Try --batch-size 32.",
             ),
             (
-                32 <= self.image_size <= MAX_IMAGE_SIZE,
+                self.image_size == 0 or 32 <= self.image_size <= MAX_IMAGE_SIZE,
                 f"--image-size must be between 32 and {MAX_IMAGE_SIZE} pixels",
-                "Try 96 or 160.",
+                "Try 96 or 160, or leave it out to let the model choose.",
             ),
             (
                 0.0 < self.val_split < 1.0,
@@ -112,7 +120,7 @@ class TrainSettings:
                 "Use 2.",
             ),
             (
-                0 <= self.fine_tune_epochs <= MAX_EPOCHS,
+                self.fine_tune_epochs is None or 0 <= self.fine_tune_epochs <= MAX_EPOCHS,
                 "fine-tune epochs cannot be negative",
                 "Use 0.",
             ),

@@ -1,9 +1,11 @@
 """train(settings, report, cancel): one training run, from a folder of images to a run folder.
 
 The steps: scan + split (saved, reused on resume; before TensorFlow starts, so a wrong folder
-fails in a second) -> devices and strategy -> datasets -> model
-(new, or the last checkpoint) -> fit with progress/cancel/checkpoint/early-stopping callbacks ->
-an out-of-memory retry at half the batch -> optional fine-tuning -> model, labels, metrics,
+fails in a second) -> devices and strategy -> Auto's choices resolved (training/auto.py) ->
+model (new, or the last checkpoint) -> the phases: the small CNN on augmented pixels, or a
+backbone model's head on cached backbone features (training/features.py) and then optional
+fine-tuning on augmented pixels; each fit with progress/cancel/checkpoint/early-stopping
+callbacks, and an out-of-memory retry at half the batch -> model, labels, metrics,
 evaluation. Everything the user sees arrives through `report`; nothing here knows about Qt.
 """
 
@@ -16,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from gpu_assistant.jobs import Cancelled, CancelToken, Report, UserError
-from gpu_assistant.training import distribute
+from gpu_assistant.training import auto, distribute
 from gpu_assistant.training.callbacks import (
     RunClock,
     checkpoint_callback,
@@ -33,7 +35,14 @@ from gpu_assistant.training.checkpoints import (
 )
 from gpu_assistant.training.evaluate import evaluation_report, predict_probabilities
 from gpu_assistant.training.lock import run_lock
-from gpu_assistant.training.models import build_model, model_choice, unfreeze_top
+from gpu_assistant.training.models import (
+    AUTO,
+    BACKBONE_LAYER,
+    HEAD_LAYER,
+    build_model,
+    model_choice,
+    unfreeze_top,
+)
 from gpu_assistant.training.preflight import (
     check_class_names,
     check_enough_images,
@@ -57,6 +66,8 @@ from gpu_assistant.training.run_folder import (
 from gpu_assistant.training.settings import TrainSettings
 
 FINE_TUNE_LR_FACTOR = 0.1
+FINE_TUNE_COST = 3.0  # a fine-tuning step costs about this many forward passes
+OFFERED_FINE_TUNE_EPOCHS = 5  # what the estimate is given for when fine-tuning is off
 IMBALANCE_FOR_CLASS_WEIGHTS = 1.5  # weight classes when the largest is 1.5x the smallest
 
 
@@ -92,21 +103,29 @@ def train(
     cancel: CancelToken,
     *,
     callbacks: Sequence[Any] = (),
+    known_files: Sequence[Sequence[Any]] = (),
 ) -> TrainResult:
     """Train as `settings` say; `callbacks` are extra Keras callbacks (a fault-injection seam
-    for tests, and a hook for power users). Emits start/batch/epoch/done|cancelled|error."""
+    for tests, and a hook for power users); `known_files` (`scan.fingerprints` of a scan the
+    caller already made) spares decoding again the files that did not change since. Emits
+    start/batch/epoch/done|cancelled|error."""
     try:
-        return _train(settings, report, cancel, list(callbacks))
+        return _train(settings, report, cancel, list(callbacks), known_files)
     except UserError as error:
         report({"event": "error", **error.to_dict()})
         raise
 
 
 def _train(
-    settings: TrainSettings, report: Report, cancel: CancelToken, extra: list[Any]
+    settings: TrainSettings,
+    report: Report,
+    cancel: CancelToken,
+    extra: list[Any],
+    known_files: Sequence[Sequence[Any]],
 ) -> TrainResult:
     settings.validate()
-    model_choice(settings.model)
+    if settings.model != AUTO:
+        model_choice(settings.model)
     chief, worker_index = distribute.is_chief(settings)
     if settings.resume:
         folder = existing_run_folder(settings.out_dir)
@@ -117,7 +136,8 @@ def _train(
     try:
         with run_lock(folder.root):  # one writer per run folder, for the whole run
             remove_temp_files(folder)
-            return _locked(replace(settings, out_dir=folder.root), folder, report, cancel, extra)
+            locked = replace(settings, out_dir=folder.root)
+            return _locked(locked, folder, report, cancel, extra, known_files=known_files)
     except OSError as error:
         problem = write_error(error, folder.root)
         if problem is None:
@@ -131,6 +151,8 @@ def _locked(
     report: Report,
     cancel: CancelToken,
     extra: list[Any],
+    *,
+    known_files: Sequence[Sequence[Any]],
 ) -> TrainResult:
     """The run, holding the folder's lock. A new run's settings are saved first (a failed
     start leaves a folder the corrected command reuses); a resume's only once it is accepted,
@@ -141,7 +163,7 @@ def _locked(
         new_run_folder(folder.root, settings.model)
         settings.save(folder.settings)
     try:
-        scan, split, duplicates = _scan_and_split(settings, folder, report, cancel)
+        scan, split, duplicates = _scan_and_split(settings, folder, report, cancel, known_files)
         if settings.resume:
             settings.save(folder.settings)
         if not (settings.resume and folder.split.is_file()):
@@ -152,6 +174,8 @@ def _locked(
         plan = distribute.configure_devices(settings)
         for message in plan.warnings:
             report({"event": "warning", "message": message})
+        settings = _resolve(settings, scan, plan.device_type, report)
+        settings.save(folder.settings)
         strategy, strategy_name = distribute.make_strategy(settings, plan)
         run = _Run(
             settings,
@@ -183,14 +207,19 @@ def _locked(
 
 
 def _scan_and_split(
-    settings: TrainSettings, folder: RunFolder, report: Report, cancel: CancelToken
+    settings: TrainSettings,
+    folder: RunFolder,
+    report: Report,
+    cancel: CancelToken,
+    known_files: Sequence[Sequence[Any]],
 ) -> tuple[Any, Any, Any]:
     """Scan and split (the saved split on resume), refusing what cannot train; writes nothing.
     Third: the duplicate groups the new split keeps together (None on resume)."""
     from gpu_assistant.data.scan import scan_folder
     from gpu_assistant.data.split import split_records
 
-    scan = scan_folder(settings.data_dir, report=_scan_events(report), cancel=cancel)
+    events = _scan_events(report)
+    scan = scan_folder(settings.data_dir, report=events, cancel=cancel, known=known_files)
     check_class_names(scan.class_names)
     if settings.resume:
         check_same_classes(folder, scan.class_names)
@@ -216,6 +245,26 @@ def _duplicates(scan: Any, report: Report, cancel: CancelToken) -> Any:
     return found
 
 
+def _resolve(settings: TrainSettings, scan: Any, device_type: str, report: Report) -> TrainSettings:
+    """Auto's model, the image size and fine-tuning made concrete (a resumed run keeps the
+    ones it saved), and the choice reported with its reason."""
+    sizes = [(r.width, r.height) for r in scan.records]
+    resolved = auto.resolve(settings, sizes, device_type).settings
+    report(
+        {
+            "event": "model_choice",
+            "model": resolved.model,
+            "label": model_choice(resolved.model).label,
+            "auto": settings.model == AUTO or bool(resolved.model_reason),
+            "reason": resolved.model_reason,
+            "image_size": resolved.image_size,
+            "flip": resolved.flip,
+            "fine_tune_epochs": resolved.fine_tune_epochs,
+        }
+    )
+    return resolved
+
+
 def _scan_events(report: Report) -> Report:
     """Forward the scan's progress; rename its other events ("done" -> "scan_done") so they
     cannot be mistaken for the run's own."""
@@ -225,6 +274,133 @@ def _scan_events(report: Report) -> Report:
         report(event if name == "progress" else {**event, "event": f"scan_{name}"})
 
     return forward
+
+
+def _compile(model: Any, learning_rate: float) -> None:
+    import keras
+
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+
+
+@dataclass(frozen=True)
+class _Phase:
+    """Epochs `start`..`end` (0-based, end exclusive) of one kind of training.
+
+    "full": the small CNN, on augmented pixels. "head": a backbone model's head alone, on the
+    cached backbone features. "fine_tune": the whole model with the top of the backbone
+    unfrozen, on augmented pixels, at a lower learning rate."""
+
+    name: str
+    start: int
+    end: int
+    learning_rate: float
+
+
+def _phases(settings: TrainSettings, has_backbone: bool) -> list[_Phase]:
+    lr = settings.learning_rate
+    if not has_backbone:
+        return [_Phase("full", 0, settings.epochs, lr)]
+    phases = [_Phase("head", 0, settings.epochs, lr)]
+    if settings.fine_tune_epochs:
+        end = settings.epochs + settings.fine_tune_epochs
+        phases.append(_Phase("fine_tune", settings.epochs, end, lr * FINE_TUNE_LR_FACTOR))
+    return phases
+
+
+def _model(run: _Run, num_classes: int, use_mixed: bool) -> tuple[Any, Checkpoint | None]:
+    """(model, the checkpoint it continues): from the last checkpoint on resume, else new."""
+    import keras
+
+    keras.mixed_precision.set_global_policy("mixed_float16" if use_mixed else "float32")
+    try:
+        checkpoint = latest_checkpoint(run.folder.checkpoints) if run.settings.resume else None
+        with run.strategy.scope():
+            if checkpoint is not None:
+                return _resumed(checkpoint, run.settings.learning_rate), checkpoint
+            settings = run.settings
+            model = build_model(
+                settings.model,
+                num_classes,
+                settings.image_size,
+                weights_path=settings.weights_path,
+                pretrained=settings.pretrained,
+            )
+            _compile(model, settings.learning_rate)
+            return model, None
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def _resumed(checkpoint: Checkpoint, learning_rate: float) -> Any:
+    """The model as it was after the checkpoint's epoch (call inside the strategy's scope).
+
+    A checkpoint of the head phase holds the head's values only (the backbone is frozen and
+    comes back from `base.keras`)."""
+    import keras
+
+    try:
+        model = keras.models.load_model(checkpoint.base_path)
+        _restore_checkpoint(model, checkpoint, learning_rate)
+    except (OSError, ValueError, KeyError) as error:
+        raise UserError(
+            f"The run's last checkpoint cannot be read: {error}",
+            "Start a new run (the finished model.keras, if any, is still usable).",
+        ) from error
+    return model
+
+
+def _restore_checkpoint(model: Any, checkpoint: Checkpoint, learning_rate: float) -> None:
+    """Put the checkpoint's values back: into the head (compiled first, so that its optimizer
+    state comes back too) for a head-phase checkpoint, else into the whole model."""
+    values = load_values(checkpoint)
+    if checkpoint.state.get("phase") != "head":
+        restore(model, values)
+        return
+    head = model.get_layer(HEAD_LAYER)
+    if not head.compiled:
+        _compile(head, learning_rate)
+    restore(head, values)
+
+
+class _Inputs:
+    """What the phases train on, built when a phase first needs it: pixel datasets (decoded,
+    cached, augmented) and, for backbone models, datasets of the cached backbone features."""
+
+    def __init__(
+        self, run: _Run, model: Any, scan: Any, split: Any, batch: int, *, fine_tunes: bool
+    ) -> None:
+        self.run, self.model, self.scan, self.split, self.batch = run, model, scan, split, batch
+        self.fine_tunes = fine_tunes
+        self._pixels: Any = None
+        self._features: Any = None
+
+    def for_phase(self, phase: _Phase) -> Any:
+        return self.features() if phase.name == "head" else self.pixels()
+
+    def pixels(self) -> Any:
+        if self._pixels is None:
+            self._pixels = _datasets(self.run, self.scan, self.split, self.batch)
+        return self._pixels
+
+    def features(self) -> Any:
+        """With fine-tuning to come, the pixel cache is filled first and the features read
+        from it: one decode per image for both."""
+        if self._features is None:
+            pixels = self.pixels() if self.fine_tunes else None
+            self._features = _feature_datasets(self.run, self.model, self.scan, self.split, pixels)
+        return self._features
+
+    def evaluation(self) -> tuple[Any, Any]:
+        """(model, validation batches) for the final report: the full model on pixels when
+        they were prepared, else the head on the features (the same numbers, without a
+        decode)."""
+        if self._pixels is not None or self._features is None:
+            return self.model, self.pixels().val
+        return self.model.get_layer(HEAD_LAYER), self._features.val
 
 
 def _datasets(run: _Run, scan: Any, split: Any, per_replica_batch: int) -> Any:
@@ -244,52 +420,110 @@ def _datasets(run: _Run, scan: Any, split: Any, per_replica_batch: int) -> Any:
     return build_datasets(scan, options, split=split, report=run.report, cancel=run.cancel)
 
 
-def _compile(model: Any, learning_rate: float) -> None:
-    import keras
+def _feature_datasets(run: _Run, model: Any, scan: Any, split: Any, pixels: Any) -> Any:
+    """Datasets of (features [B, F], labels [B]) for the head, from the feature cache; the
+    images it lacks are decoded, or read from `pixels` (the filled pixel datasets)."""
+    import tensorflow as tf
 
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
+    from gpu_assistant.data.pipeline import Datasets, image_batches
+    from gpu_assistant.data.split import class_weights, stable_order
+    from gpu_assistant.training.features import FeatureSource, features_for, weights_identity
+
+    settings = run.settings
+    backbone = model.get_layer(BACKBONE_LAYER)
+    source = FeatureSource(
+        settings.model,
+        settings.image_size,
+        weights_identity(settings.weights_path, settings.pretrained),
+        str(backbone.compute_dtype),
+    )
+    train = stable_order(split.train, scan.root, settings.seed)
+    val = stable_order(split.val, scan.root, settings.seed)
+    global_batch = settings.batch_size * run.replicas
+    everything = [*train, *val]
+
+    def batches(records: list[Any]) -> Any:
+        if pixels is not None and records == everything:
+            cached = [d for d in (pixels.plain_train, pixels.val) if d is not None]
+            return cached[0].concatenate(cached[1]) if len(cached) == 2 else cached[0]
+        return image_batches(records, settings.image_size, global_batch)
+
+    features, stats = features_for(
+        everything,
+        scan.root,
+        source,
+        _extractor(backbone),
+        batches,
+        report=run.report,
+        cancel=run.cancel,
+    )
+    run.report(
+        {
+            "event": "features",
+            "cached": stats.cached,
+            "computed": stats.computed,
+            "seconds": round(stats.seconds, 2),
+            "images_per_s": stats.images_per_s,
+        }
+    )
+    _fine_tune_estimate(run, stats.images_per_s, len(train), len(val))
+
+    def feature_batches(part: Any, labels: list[int], shuffle: bool) -> Any:
+        dataset = tf.data.Dataset.from_tensor_slices((part, tf.constant(labels, tf.int32)))
+        if shuffle:
+            dataset = dataset.shuffle(len(labels), settings.seed, reshuffle_each_iteration=True)
+        return dataset.batch(global_batch).prefetch(tf.data.AUTOTUNE)
+
+    names = list(scan.class_names)
+    return Datasets(
+        train=feature_batches(features[: len(train)], [r.label for r in train], True),
+        val=feature_batches(features[len(train) :], [r.label for r in val], False) if val else None,
+        test=None,
+        class_names=names,
+        class_weights=class_weights(split.train, len(names)),
+        split=split,
+        cache_mode="features",
+        cache_bytes=int(features.nbytes),
     )
 
 
-def _model(run: _Run, num_classes: int, use_mixed: bool) -> tuple[Any, Checkpoint | None]:
-    """(model, the checkpoint it continues): from the last checkpoint on resume, else new."""
-    import keras
+def _extractor(backbone: Any) -> Any:
+    """uint8 image batch -> pooled features, one traced function (no Keras predict loop)."""
+    import tensorflow as tf
 
-    keras.mixed_precision.set_global_policy("mixed_float16" if use_mixed else "float32")
-    try:
-        checkpoint = latest_checkpoint(run.folder.checkpoints) if run.settings.resume else None
-        with run.strategy.scope():
-            if checkpoint is not None:
-                return _resumed(checkpoint), checkpoint
-            settings = run.settings
-            model = build_model(
-                settings.model,
-                num_classes,
-                settings.image_size,
-                weights_path=settings.weights_path,
-            )
-            _compile(model, settings.learning_rate)
-            return model, None
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
+    @tf.function(reduce_retracing=True)
+    def extract(images: Any) -> Any:
+        return tf.cast(backbone(tf.cast(images, tf.float32), training=False), tf.float32)
+
+    return extract
 
 
-def _resumed(checkpoint: Checkpoint) -> Any:
-    """The model as it was after the checkpoint's epoch (call inside the strategy's scope)."""
-    import keras
+def _fine_tune_estimate(run: _Run, images_per_s: float | None, train: int, val: int) -> None:
+    """Say what fine-tuning costs here, measured from the feature pass: a training step is
+    about FINE_TUNE_COST forward passes (forward, backward, update), validation one."""
+    if not images_per_s:
+        return
+    per_epoch = (FINE_TUNE_COST * train + val) / images_per_s
+    planned = run.settings.fine_tune_epochs or 0
+    shown = planned or OFFERED_FINE_TUNE_EPOCHS
+    where = "GPU" if run.device_type == "GPU" else "CPU"
+    action = "planned" if planned else f"off; --fine-tune-epochs {shown} turns it on"
+    run.report(
+        {
+            "event": "fine_tune_estimate",
+            "device_type": run.device_type,
+            "epochs": planned,
+            "seconds_per_epoch": round(per_epoch, 1),
+            "seconds": round(per_epoch * shown, 1),
+            "message": f"Fine-tuning the top of the backbone on this {where}: about "
+            f"{_duration(per_epoch)} an epoch, {_duration(per_epoch * shown)} for {shown} "
+            f"epochs ({action}).",
+        }
+    )
 
-    try:
-        model = keras.models.load_model(checkpoint.base_path)
-        restore(model, load_values(checkpoint))
-    except (OSError, ValueError, KeyError) as error:
-        raise UserError(
-            f"The run's last checkpoint cannot be read: {error}",
-            "Start a new run (the finished model.keras, if any, is still usable).",
-        ) from error
-    return model
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 
 def _fit_and_finish(
@@ -309,18 +543,23 @@ def _fit_and_finish(
     check_free_space(run.folder.root, model)
     with run.strategy.scope():  # the optimizer's variables are built here: mirrored
         save_base(run.folder.checkpoints, model)
-    total_epochs = settings.epochs + (settings.fine_tune_epochs if _has_backbone(model) else 0)
+    phases = _phases(settings, _has_backbone(model))
+    total_epochs = phases[-1].end
     batch = settings.batch_size
     retried = False
-    stopped_early = False
     while True:
-        data = _datasets(run, scan, split, batch)
-        split = data.split  # without images that vanished while the caches were filled
+        fine_tunes = any(p.name == "fine_tune" for p in phases)
+        inputs = _Inputs(run, model, scan, split, batch, fine_tunes=fine_tunes)
+        done = resumed.epoch if resumed else 0
+        first = next((p for p in phases if p.end > done), phases[-1])
+        data = inputs.for_phase(first)
+        inputs.split = split = data.split  # without images that vanished meanwhile
         steps = _steps(run, len(split.train), batch * run.replicas)
         run.report(
             {
                 "event": "start",
                 "run_dir": str(run.folder.root),
+                "model": settings.model,
                 "strategy": strategy_name,
                 "devices": plan.devices,
                 "device_type": plan.device_type,
@@ -330,7 +569,8 @@ def _fit_and_finish(
                 "global_batch": batch * run.replicas,
                 "steps_per_epoch": steps,
                 "epochs": total_epochs,
-                "initial_epoch": resumed.epoch if resumed else 0,
+                "phases": [{"name": p.name, "epochs": p.end - p.start} for p in phases],
+                "initial_epoch": done,
                 "train_images": len(split.train),
                 "val_images": len(split.val),
                 "classes": scan.class_names,
@@ -338,15 +578,8 @@ def _fit_and_finish(
             }
         )
         try:
-            history, stopped_early = _fit_phases(
-                run,
-                model,
-                data,
-                steps=steps,
-                batch=batch,
-                resumed=resumed,
-                total_epochs=total_epochs,
-                extra=extra,
+            outcome = _fit_phases(
+                run, model, inputs, phases, steps=steps, batch=batch, resumed=resumed, extra=extra
             )
             break
         except tf.errors.ResourceExhaustedError as error:
@@ -360,7 +593,7 @@ def _fit_and_finish(
             resumed = latest_checkpoint(run.folder.checkpoints)
             if resumed is not None:  # start again from the last completed epoch
                 with run.strategy.scope():
-                    restore(model, load_values(resumed))
+                    _restore_checkpoint(model, resumed, settings.learning_rate)
             run.report(
                 {
                     "event": "warning",
@@ -370,9 +603,7 @@ def _fit_and_finish(
             )
             run.settings = settings = replace(settings, batch_size=batch)
             settings.save(run.folder.settings)
-    return _finish(
-        run, model, data, split=split, scan=scan, history=history, stopped_early=stopped_early
-    )
+    return _finish(run, model, inputs, split=split, scan=scan, outcome=outcome)
 
 
 def _steps(run: _Run, images: int, global_batch: int) -> int:
@@ -383,67 +614,86 @@ def _steps(run: _Run, images: int, global_batch: int) -> int:
 
 
 def _has_backbone(model: Any) -> bool:
-    from gpu_assistant.training.models import BACKBONE_LAYER
-
     return any(layer.name == BACKBONE_LAYER for layer in model.layers)
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    history: list[dict]
+    stopped_early: bool
+    best_epoch: int | None  # 1-based: the epoch whose weights the model holds
 
 
 def _fit_phases(
     run: _Run,
     model: Any,
-    data: Any,
+    inputs: _Inputs,
+    phases: list[_Phase],
     *,
     steps: int,
     batch: int,
     resumed: Checkpoint | None,
-    total_epochs: int,
     extra: list[Any],
-) -> tuple[list[dict], bool]:
-    """The frozen phase, then (for backbones) the fine-tuning phase; returns (history, early).
+) -> _Outcome:
+    """Each phase in turn (for backbones: the head on features, then fine-tuning).
 
     Each phase has its own early stopping, which a resumed run continues from the checkpoint
     (`resumed`): a phase whose patience had already run out, or that ended exactly at the
     checkpoint, is ended as its fit() would have ended it (best weights back), not retrained.
     """
     settings = run.settings
-    clock = RunClock(steps, batch * run.replicas, total_epochs, run.device_type)
+    clock = RunClock(steps, batch * run.replicas, phases[-1].end, run.device_type)
     saved = resumed.state if resumed else {}
     state = {"batch_size": batch, "history": saved.get("history", []), "best": saved.get("best")}
     best = load_best(resumed) if resumed else None
     progress = progress_callback(run.report, run.cancel, clock)
     tensorboard = _tensorboard(run.folder.logs)
-    phases = [(0, settings.epochs, None)]
-    if total_epochs > settings.epochs:
-        phases.append((settings.epochs, total_epochs, settings.learning_rate * FINE_TUNE_LR_FACTOR))
     stopped_early = False
-    for start, end, fine_tune_lr in phases:
+    for phase in phases:
         history = state["history"]
-        if len(history) > end or run.cancel.cancelled or stopped_early:
+        if len(history) > phase.end or run.cancel.cancelled or stopped_early:
             continue
-        stopper = _early_stopping(settings, progress, history, start, best)
+        target = model.get_layer(HEAD_LAYER) if phase.name == "head" else model
+        stopper = _early_stopping(settings, progress, history, phase.start, best)
         spent = stopper is not None and stopper.resumed.stopped
-        if len(history) == end or spent:
+        if len(history) == phase.end or spent:
             if stopper is not None:
-                stopper.restore_best(model)
+                stopper.restore_best(target)
             stopped_early = spent
             continue
-        if fine_tune_lr is not None:
-            with run.strategy.scope():
-                unfreeze_top(model)
-                _compile(model, fine_tune_lr)
-        checkpoint = checkpoint_callback(run.folder.checkpoints, progress, state, stopper)
+        _prepare_phase(run, model, target, phase, resumed)
+        checkpoint = checkpoint_callback(
+            run.folder.checkpoints, progress, {**state, "phase": phase.name}, stopper
+        )
         stoppers = [] if stopper is None else [stopper]  # before the checkpoint: it asks
         _fit(
             run,
-            model,
-            data,
-            epochs=end,
+            target,
+            inputs.for_phase(phase),
+            epochs=phase.end,
             initial_epoch=len(history),
             callbacks=[progress, *stoppers, checkpoint, *extra, tensorboard],
         )
         state = checkpoint.state
         stopped_early = stopper is not None and stopper.stopped_epoch > 0
-    return state["history"], stopped_early
+    history = state["history"]
+    best_epoch = state.get("best") if settings.early_stopping else None
+    return _Outcome(history, stopped_early, int(best_epoch or len(history)) or None)
+
+
+def _prepare_phase(
+    run: _Run, model: Any, target: Any, phase: _Phase, resumed: Checkpoint | None
+) -> None:
+    """Compile what `phase` trains (the head once; the unfrozen model for fine-tuning, with
+    its optimizer state back when the run resumes inside that phase)."""
+    with run.strategy.scope():
+        if phase.name == "head" and not target.compiled:
+            _compile(target, phase.learning_rate)
+        elif phase.name == "fine_tune":
+            unfreeze_top(model)
+            _compile(model, phase.learning_rate)
+            if resumed is not None and resumed.state.get("phase") == "fine_tune":
+                restore(model, load_values(resumed))
 
 
 def _fit(
@@ -471,7 +721,7 @@ def _fit(
         options.experimental_distribute.auto_shard_policy = shard
         train = train.with_options(options)
         val = val.with_options(options) if val is not None else None
-        distribute.prepare_multi_worker(model, run.strategy, run.settings.image_size)
+        distribute.prepare_multi_worker(model, run.strategy)
     weights = data.class_weights
     counts = [w for w in weights.values() if w > 0]
     if counts and max(counts) / min(counts) > IMBALANCE_FOR_CLASS_WEIGHTS:
@@ -510,14 +760,7 @@ def _tensorboard(logs: Path) -> Any:
 
 
 def _finish(
-    run: _Run,
-    model: Any,
-    data: Any,
-    *,
-    split: Any,
-    scan: Any,
-    history: list[dict],
-    stopped_early: bool,
+    run: _Run, model: Any, inputs: _Inputs, *, split: Any, scan: Any, outcome: _Outcome
 ) -> TrainResult:
     """Save the model, metrics and evaluation. A cancelled run keeps the last completed epoch:
     the weights of a half-trained epoch are replaced by its checkpoint's first (none: no
@@ -525,13 +768,15 @@ def _finish(
     from gpu_assistant.data.split import stable_order
 
     folder = run.folder
-    saved = _completed_model(run, model)
+    history = outcome.history
+    saved, best_epoch = _completed_model(run, model, outcome)
     if saved:
         save_model(model, folder.model)
     final = history[-1] if history else {}
     evaluation_path = None
-    if data.val is not None and not run.cancel.cancelled:
-        probabilities, labels = predict_probabilities(model, data.val)
+    if split.val and not run.cancel.cancelled:
+        scorer, val = inputs.evaluation()
+        probabilities, labels = predict_probabilities(scorer, val)
         ordered = stable_order(split.val, scan.root, run.settings.seed)
         paths = [r.path for r in ordered] if len(ordered) == len(labels) else None
         evaluation = evaluation_report(probabilities, labels, scan.class_names, paths)
@@ -539,9 +784,14 @@ def _finish(
         evaluation_path = folder.evaluation
         final = {**final, "model_val_accuracy": evaluation["accuracy"]}
     status = (
-        "cancelled" if run.cancel.cancelled else "stopped_early" if stopped_early else "completed"
+        "cancelled"
+        if run.cancel.cancelled
+        else "stopped_early"
+        if outcome.stopped_early
+        else "completed"
     )
-    write_json(folder.metrics, {"status": status, "final": final, "history": history})
+    best = {"best_epoch": best_epoch}
+    write_json(folder.metrics, {"status": status, **best, "final": final, "history": history})
     paths = {
         "run_dir": str(folder.root),
         "model_path": str(folder.model) if saved else None,
@@ -551,13 +801,14 @@ def _finish(
         "logs_dir": str(folder.logs),
     }
     if status == "cancelled":
-        run.report({"event": "cancelled", "epochs_completed": len(history), **paths})
+        run.report({"event": "cancelled", "epochs_completed": len(history), **best, **paths})
     else:
         run.report(
             {
                 "event": "done",
                 "status": status,
                 "epochs_completed": len(history),
+                **best,
                 "metrics": final,
                 **paths,
             }
@@ -566,14 +817,14 @@ def _finish(
     return TrainResult(status, folder.root, model_path, len(history), final, evaluation_path)
 
 
-def _completed_model(run: _Run, model: Any) -> bool:
-    """Whether `model` holds a completed epoch to save: always unless cancelled, when the
-    last checkpoint's weights are put back (the cancel stopped mid-epoch)."""
+def _completed_model(run: _Run, model: Any, outcome: _Outcome) -> tuple[bool, int | None]:
+    """(whether `model` holds a completed epoch to save, that epoch): always unless cancelled,
+    when the last checkpoint's weights are put back (the cancel stopped mid-epoch)."""
     if not run.cancel.cancelled:
-        return True
+        return True, outcome.best_epoch
     checkpoint = latest_checkpoint(run.folder.checkpoints)
     if checkpoint is None:
-        return False
+        return False, None
     with run.strategy.scope():
-        restore(model, load_values(checkpoint))
-    return True
+        _restore_checkpoint(model, checkpoint, run.settings.learning_rate)
+    return True, checkpoint.epoch

@@ -24,7 +24,7 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "augment": True,
     "flip": True,
     "cache": "auto",
-    "model": "small_cnn",
+    "model": "auto",
     "epochs": 10,
     "learning_rate": 0.001,
     "mixed_precision": "auto",

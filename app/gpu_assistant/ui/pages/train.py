@@ -27,8 +27,9 @@ from PySide6.QtWidgets import (
 
 from gpu_assistant.jobs import CancelToken, Report
 from gpu_assistant.system.compat import release_part
+from gpu_assistant.training.auto import choose_model
 from gpu_assistant.training.distribute import MIN_MIXED_PRECISION_CC
-from gpu_assistant.training.models import MODELS
+from gpu_assistant.training.models import AUTO, AUTO_DESCRIPTION, AUTO_LABEL, MODELS
 from gpu_assistant.ui.job_slot import JobSlot
 from gpu_assistant.ui.monitor import monitor_job
 from gpu_assistant.ui.plots import LivePlot
@@ -121,10 +122,15 @@ class TrainPage(Page):
         form = QFormLayout(box)
         options = self.state.data_options
         self.model = named(QComboBox(), "modelCombo", "Model")
-        for choice in MODELS.values():
-            self.model.addItem(choice.label, choice.name)
-            self.model.setItemData(self.model.count() - 1, choice.description, 3)  # tooltip
+        entries = [(AUTO_LABEL, AUTO, AUTO_DESCRIPTION)]
+        entries += [(c.label, c.name, c.description) for c in MODELS.values()]
+        for label, name, description in entries:
+            self.model.addItem(label, name)
+            self.model.setItemData(self.model.count() - 1, description, 3)  # tooltip
         self.model.setCurrentIndex(max(0, self.model.findData(options["model"])))
+        # What Auto picks for the scanned folder and why; the run's own choice once it starts.
+        self.model_reason = wrap_label("", "modelReason")
+        self.model.currentIndexChanged.connect(self._show_auto_choice)
         self.epochs = named(QSpinBox(), "epochsSpin", "Epochs")
         self.epochs.setRange(1, 1000)
         self.epochs.setValue(int(options["epochs"]))
@@ -134,6 +140,7 @@ class TrainPage(Page):
         self.learning_rate.setSingleStep(0.0005)
         self.learning_rate.setValue(float(options["learning_rate"]))
         form.addRow("Model:", self.model)
+        form.addRow("", self.model_reason)
         form.addRow("Epochs:", self.epochs)
         form.addRow("Learning rate:", self.learning_rate)
         return box
@@ -218,10 +225,19 @@ class TrainPage(Page):
     def job(self) -> Job | None:
         return self.slot.job
 
+    def _show_auto_choice(self) -> None:
+        scan = self.state.scan
+        if self.model.currentData() != AUTO or scan is None or not scan.records:
+            self.model_reason.setText("")
+            return
+        _name, reason = choose_model([(r.width, r.height) for r in scan.records])
+        self.model_reason.setText(reason)
+
     def _on_scan(self, scan: Any) -> None:
         """A new folder: what this page showed about the previous one no longer applies."""
         if self.slot.busy:
             return  # the running job trains on its own copy of the old scan; its status stands
+        self._show_auto_choice()
         self.results_button.setEnabled(False)
         self.resume_button.setVisible(False)
         if scan is None:
@@ -243,12 +259,14 @@ class TrainPage(Page):
         data = self.state.data_options
         chosen = [i for i, check in enumerate(self.gpu_checks) if check.isChecked()]
         multi = self.multi_gpu.isChecked()
+        model = str(self.model.currentData())
         return TrainSettings(
             data_dir=Path(self.state.scan.root),
-            model=str(self.model.currentData()),
+            model=model,
             epochs=self.epochs.value(),
             batch_size=int(data["batch_size"]),
-            image_size=int(data["image_size"]),
+            # Auto sizes the images for the model it picks (224 px for the backbone).
+            image_size=0 if model == AUTO else int(data["image_size"]),
             val_split=float(data["val_split"]),
             learning_rate=self.learning_rate.value(),
             multi_gpu=multi,
@@ -367,7 +385,10 @@ class TrainPage(Page):
                 plot = self.loss_plot if name == "loss" else self.accuracy_plot
                 plot.append(f"train {name}", x, event.get(name))
                 plot.append(f"val {name}", x, event.get(f"val_{name}"))
-        elif kind in {"warning", "retry", "message"}:
+        elif kind == "model_choice":
+            chosen = f"{event.get('label')} at {event.get('image_size')} px."
+            self.model_reason.setText(f"{chosen} {event.get('reason') or ''}".strip())
+        elif kind in {"warning", "retry", "message", "progress", "fine_tune_estimate"}:
             self.status.setText(str(event.get("message", "")))
         elif kind in {"done", "cancelled"} and event.get("best_epoch"):
             self.best_epoch = int(event["best_epoch"])

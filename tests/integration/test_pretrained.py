@@ -1,0 +1,287 @@
+"""Backbone runs: features cached once per image, the head trained on them, fine-tuning,
+resume in each phase, and the full model exported and re-scored. The backbone has random
+weights here (`pretrained=False`): these tests are about the plumbing, not ImageNet."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from data_factory import make_class_folder, write_image
+from gpu_assistant.data.pipeline import image_batches
+from gpu_assistant.data.scan import scan_folder
+from gpu_assistant.jobs import CancelToken
+from gpu_assistant.training.checkpoints import latest_checkpoint
+from gpu_assistant.training.features import FeatureSource, cache_file, features_for
+from gpu_assistant.training.models import OFFLINE_BACKBONE
+from gpu_assistant.training.settings import TrainSettings
+from gpu_assistant.training.trainer import train
+
+pytestmark = pytest.mark.tf
+
+
+@pytest.fixture
+def photos(tmp_path: Path) -> Path:
+    """Two classes of 64x48 images: "photo-sized" for Auto (median short side above 40 px)."""
+    return make_class_folder(tmp_path / "data", {"red": 14, "green": 14}, size=(64, 48))
+
+
+def _events(name: str, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [e for e in events if e["event"] == name]
+
+
+def _settings(data: Path, out: Path, **kwargs: Any) -> TrainSettings:
+    defaults: dict[str, Any] = {
+        "image_size": 32,
+        "batch_size": 8,
+        "epochs": 2,
+        "pretrained": False,
+        "early_stopping": False,
+    }
+    return TrainSettings(data_dir=data, out_dir=out, **(defaults | kwargs))
+
+
+def test_feature_cache_is_reused_and_invalidated(photos: Path) -> None:
+    import tensorflow as tf
+
+    scan = scan_folder(photos)
+    calls: list[int] = []
+
+    def extract(images: Any) -> Any:
+        calls.append(int(images.shape[0]))
+        return tf.reduce_mean(tf.cast(images, tf.float32), axis=(1, 2))
+
+    def features(records: list[Any], size: int = 32) -> tuple[np.ndarray, Any]:
+        calls.clear()
+        source = FeatureSource(OFFLINE_BACKBONE, size, "random", "float32")
+        return features_for(
+            records,
+            scan.root,
+            source,
+            extract,
+            lambda missing: image_batches(missing, size, 8),
+            report=lambda event: None,
+            cancel=CancelToken(),
+        )
+
+    first, stats = features(scan.records)
+    assert (stats.cached, stats.computed, sum(calls)) == (0, 28, 28)
+    again, stats = features(scan.records)
+    assert (stats.cached, stats.computed, calls) == (28, 0, [])  # no decode at all
+    np.testing.assert_array_equal(again, first)
+
+    edited = scan.records[3].path
+    write_image(edited, 1, size=(64, 48), variant=99)  # other pixels, other size/mtime
+    os.utime(edited, ns=(1, 1))
+    rescanned = scan_folder(photos)
+    changed, stats = features(rescanned.records)
+    assert (stats.cached, stats.computed) == (27, 1)
+    assert not np.array_equal(changed[3], first[3])
+    np.testing.assert_array_equal(np.delete(changed, 3, 0), np.delete(first, 3, 0))
+
+    _, stats = features(rescanned.records, size=48)  # another image size: its own file
+    assert (stats.cached, stats.computed) == (0, 28)
+    assert cache_file(FeatureSource(OFFLINE_BACKBONE, 48, "random", "float32"), photos).is_file()
+
+
+@pytest.mark.slow
+def test_auto_trains_the_head_on_cached_features_and_exports_the_full_model(
+    photos: Path, tmp_path: Path
+) -> None:
+    from gpu_assistant.training.export import export
+
+    events: list[dict[str, Any]] = []
+    out = tmp_path / "run"
+    result = train(_settings(photos, out, model="auto", epochs=3), events.append, CancelToken())
+    assert result.status == "completed"
+    (choice,) = _events("model_choice", events)
+    assert choice["model"] == OFFLINE_BACKBONE
+    assert "photo-sized" in choice["reason"]
+    saved = TrainSettings.load(out / "settings.json")
+    assert (saved.model, saved.model_reason) == (OFFLINE_BACKBONE, choice["reason"])
+    assert saved.fine_tune_epochs == 0  # the CPU: the head only, fine-tuning offered
+    (estimate,) = _events("fine_tune_estimate", events)
+    assert estimate["seconds_per_epoch"] > 0
+    (features,) = _events("features", events)
+    assert (features["computed"], features["cached"]) == (28, 0)
+    assert _events("start", events)[0]["cache"] == "features"
+    assert [e["epoch"] for e in _events("epoch", events)] == [1, 2, 3]
+    (done,) = _events("done", events)
+    assert done["best_epoch"] == 3
+    assert json.loads((out / "metrics.json").read_text())["best_epoch"] == 3
+
+    exported = export(out, ["keras", "savedmodel", "tflite"], tmp_path / "export")
+    assert exported.mismatches() == []
+    evaluation = json.loads((out / "evaluation.json").read_text())
+    assert exported.reference_accuracy == pytest.approx(evaluation["accuracy"], abs=1e-5)
+    assert set(exported.accuracy) == {"keras", "savedmodel", "tflite"}
+
+    import keras
+
+    model = keras.models.load_model(out / "model.keras")  # uint8 pixels in, probabilities out
+    assert model.input.dtype == "uint8"
+    assert tuple(model.input.shape) == (None, 32, 32, 3)
+    probabilities = np.asarray(model(np.zeros((2, 32, 32, 3), np.uint8)))
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+
+    events.clear()
+    again = _settings(photos, tmp_path / "again", model="auto", epochs=1)
+    train(again, events.append, CancelToken())
+    (features,) = _events("features", events)
+    assert (features["computed"], features["cached"]) == (0, 28)  # the folder did not change
+
+
+def _cancel_at(epoch_to_stop: int) -> tuple[Any, CancelToken]:
+    """A Keras callback that cancels the run at the second step of 0-based epoch `epoch`."""
+    import keras
+
+    cancel = CancelToken()
+
+    class Hook(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.epoch = 0
+
+        def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+            self.epoch = epoch
+
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            if self.epoch == epoch_to_stop and batch == 1:
+                cancel.cancel()
+
+    return Hook(), cancel
+
+
+@pytest.mark.slow
+def test_resume_in_the_head_phase_and_in_the_fine_tuning_phase(
+    photos: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    settings = _settings(photos, out, model=OFFLINE_BACKBONE, fine_tune_epochs=2, augment=False)
+    hook, cancel = _cancel_at(1)  # in the head phase's second epoch
+    first = train(settings, lambda event: None, cancel, callbacks=[hook])
+    assert (first.status, first.epochs_completed) == ("cancelled", 1)
+    checkpoint = latest_checkpoint(out / "checkpoints")
+    assert checkpoint is not None
+    assert checkpoint.state["phase"] == "head"
+
+    resumed = TrainSettings.load(out / "settings.json")
+    resumed.resume = True
+    hook, cancel = _cancel_at(3)  # in the fine-tuning phase's second epoch
+    events: list[dict[str, Any]] = []
+    second = train(resumed, events.append, cancel, callbacks=[hook])
+    assert (second.status, second.epochs_completed) == ("cancelled", 3)
+    assert [e["epoch"] for e in _events("epoch", events)] == [2, 3]
+    checkpoint = latest_checkpoint(out / "checkpoints")
+    assert checkpoint is not None
+    assert checkpoint.state["phase"] == "fine_tune"
+
+    events.clear()
+    third = train(resumed, events.append, CancelToken())
+    assert (third.status, third.epochs_completed) == ("completed", 4)
+    assert [e["epoch"] for e in _events("epoch", events)] == [4]
+    assert _events("done", events)[0]["best_epoch"] == 4
+    history = json.loads((out / "metrics.json").read_text())["history"]
+    assert len(history) == 4
+
+
+@pytest.mark.slow
+def test_standalone_script_reproduces_a_pretrained_run(photos: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    import keras
+
+    from gpu_assistant.training.export import export
+
+    out = tmp_path / "run"
+    settings = _settings(photos, out, model=OFFLINE_BACKBONE, fine_tune_epochs=1, epochs=1)
+    train(settings, lambda event: None, CancelToken())
+    script = export(out, ["script"], tmp_path / "export", rescore=False).paths["script"]
+    text = script.read_text()
+    assert "gpu_assistant" not in text  # plain TensorFlow; the backbone travels as a file
+    assert "FINE_TUNE_EPOCHS = 1" in text
+    assert (script.parent / "backbone.keras").is_file()
+    trained = tmp_path / "trained"
+    done = subprocess.run(
+        [sys.executable, str(script), str(photos), "--epochs", "1", "--out", str(trained)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Epoch 2/2" in done.stdout  # the head's epoch, then fine-tuning's
+    app_val = json.loads((out / "split.json").read_text())["val"]
+    assert sorted((trained / "val_files.txt").read_text().split()) == sorted(app_val)
+    app_model = keras.models.load_model(out / "model.keras")
+    script_model = keras.models.load_model(trained / "model.keras")
+    assert script_model.count_params() == app_model.count_params()
+    for mine, theirs in zip(script_model.layers, app_model.layers, strict=True):
+        assert type(mine).__name__ == type(theirs).__name__
+    # Both started from the same backbone: the run's, frozen in the head phase.
+    start = keras.models.load_model(script.parent / "backbone.keras")
+    base = keras.models.load_model(out / "checkpoints" / "base.keras").get_layer("backbone")
+    for mine, theirs in zip(start.get_weights(), base.get_weights(), strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+
+
+def _messy_photos(root: Path, per_class: int = 40) -> Path:
+    """Two classes of real photos (scikit-image's), cropped, turned, resized and saved as a
+    user's folder comes (JPEG and PNG, odd sizes), with broken files mixed in."""
+    from PIL import Image
+    from skimage import data
+
+    sources = {
+        "living": [data.chelsea(), data.astronaut()],
+        "object": [data.coffee(), data.rocket(), data.stereo_motorcycle()[0]],
+    }
+    rng = np.random.default_rng(7)
+    for name, photos in sources.items():
+        folder = root / name
+        folder.mkdir(parents=True)
+        for i in range(per_class):
+            photo = photos[i % len(photos)]
+            height, width = photo.shape[:2]
+            side = int(min(height, width) * rng.uniform(0.5, 0.95))
+            top, left = rng.integers(0, height - side + 1), rng.integers(0, width - side + 1)
+            crop = Image.fromarray(photo[top : top + side, left : left + side])
+            if rng.random() < 0.5:
+                crop = crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+            size = (int(rng.integers(96, 320)), int(rng.integers(96, 320)))
+            crop = crop.rotate(float(rng.uniform(-15, 15))).resize(size)
+            if i % 4 == 0:
+                crop.save(folder / f"IMG_{i:04d}.png")
+            else:
+                crop.save(folder / f"IMG_{i:04d}.jpg", quality=int(rng.integers(60, 95)))
+        (folder / "empty.jpg").write_bytes(b"")
+        good = (folder / "IMG_0001.jpg").read_bytes()
+        (folder / "truncated.jpg").write_bytes(good[: len(good) // 3])
+        (folder / "notes.png").write_text("not an image")
+    return root
+
+
+@pytest.mark.slow
+def test_the_default_run_on_a_small_messy_folder_of_photos_is_well_above_chance(
+    tmp_path: Path,
+) -> None:
+    """The "Done when" of issue 10: defaults only (Auto, pretrained weights), ~40 real photos
+    per class with broken files; the window once made a 10 % model of such a folder."""
+    pytest.importorskip("skimage")
+    data = _messy_photos(tmp_path / "data")
+    events: list[dict[str, Any]] = []
+    result = train(
+        TrainSettings(data_dir=data, out_dir=tmp_path / "run"), events.append, CancelToken()
+    )
+    assert result.status in ("completed", "stopped_early")
+    assert _events("scan_done", events)[0]["skipped"] >= 4  # the broken files, reported
+    assert _events("model_choice", events)[0]["model"] == OFFLINE_BACKBONE
+    evaluation = json.loads((tmp_path / "run" / "evaluation.json").read_text())
+    assert evaluation["samples"] == 16
+    assert evaluation["accuracy"] >= 0.85  # chance: 0.5
