@@ -25,7 +25,7 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "flip": True,
     "cache": "auto",
     "model": "auto",
-    "epochs": 10,
+    "epochs": 0,  # the Train page's "Auto (by model)"
     "learning_rate": 0.001,
     "mixed_precision": "auto",
 }

@@ -6,7 +6,8 @@ and cost ~40 % of the training speed (benchmarks/bench_responsiveness.py); and a
 install can crash the process it runs in. The child runs the same `train()` the CLI runs.
 
 Parent: `train_in_child(settings, report, cancel)` -- a plain job, run by the UI's worker.
-Child: ``python -m gpu_assistant.ui.train_process`` reads the settings as JSON on stdin, writes
+Child: ``python -m gpu_assistant.ui.train_process`` reads the settings (and the fingerprints of
+the Data page's scan, so unchanged files are not decoded again) as JSON on stdin, writes
 one JSON event per line on stdout, and stops cleanly when stdin says ``cancel`` or closes (the
 parent went away). Qt is never imported in the child.
 """
@@ -37,8 +38,11 @@ RESULT_EVENT = "train_result"
 CHILD_NICENESS = 5
 
 
-def train_in_child(settings: Any, report: Report, cancel: CancelToken) -> Any:
-    """Run `training.trainer.train(settings)` in a child Python; return its `TrainResult`."""
+def train_in_child(
+    settings: Any, report: Report, cancel: CancelToken, known_files: list[Any] | None = None
+) -> Any:
+    """Run `training.trainer.train(settings)` in a child Python; return its `TrainResult`.
+    `known_files`: `data.scan.fingerprints` of the window's scan of the same folder."""
     from gpu_assistant.training.trainer import TrainResult
 
     def forward(event: Event) -> None:
@@ -50,7 +54,8 @@ def train_in_child(settings: Any, report: Report, cancel: CancelToken) -> Any:
         report=forward,
         cancel=cancel,
         env=child_env(),
-        stdin_text=json.dumps(settings.to_json()) + "\n",
+        stdin_text=json.dumps({"settings": settings.to_json(), "known_files": known_files or []})
+        + "\n",
         cancel_line="cancel\n",  # the child finishes the step and keeps its checkpoint
         stderr_log=OutputLog(head=0, tail=STDERR_LINES_KEPT),
     )
@@ -84,14 +89,15 @@ def _child() -> int:
     side = ChildSide()
     if hasattr(os, "nice"):
         os.nice(CHILD_NICENESS)
+    request = read_request(sys.stdin)
     try:
-        settings = TrainSettings.from_json(read_request(sys.stdin))
+        settings = TrainSettings.from_json(request["settings"])
     except UserError as error:  # e.g. settings.json of a run that a newer version wrote
         side.report({"event": "error", **error.to_dict()})
         return 2
     side.listen(sys.stdin)
     try:
-        result = train(settings, side.report, side.cancel)
+        result = train(settings, side.report, side.cancel, known_files=request["known_files"])
     except UserError:
         return 2  # train() already reported the error event
     side.report(

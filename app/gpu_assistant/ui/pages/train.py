@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gpu_assistant.data.scan import fingerprints
 from gpu_assistant.jobs import CancelToken, Report
 from gpu_assistant.system.compat import release_part
 from gpu_assistant.training.auto import choose_model
@@ -42,9 +43,9 @@ PROCESS_SERIES = "training process (on the CPU)"
 WAITING_NOTE = "Fills in live once training starts."
 
 
-def _train_job(settings: Any) -> Any:
+def _train_job(settings: Any, known_files: list[Any]) -> Any:
     def job(report: Report, cancel: CancelToken) -> Any:
-        return train_in_child(settings, report, cancel)
+        return train_in_child(settings, report, cancel, known_files)
 
     return job
 
@@ -132,7 +133,8 @@ class TrainPage(Page):
         self.model_reason = wrap_label("", "modelReason")
         self.model.currentIndexChanged.connect(self._show_auto_choice)
         self.epochs = named(QSpinBox(), "epochsSpin", "Epochs")
-        self.epochs.setRange(1, 1000)
+        self.epochs.setRange(0, 1000)
+        self.epochs.setSpecialValueText("Auto (by model)")  # 0: the model's own count
         self.epochs.setValue(int(options["epochs"]))
         self.learning_rate = named(QDoubleSpinBox(), "learningRateSpin", "Learning rate")
         self.learning_rate.setDecimals(5)
@@ -263,7 +265,7 @@ class TrainPage(Page):
         return TrainSettings(
             data_dir=Path(self.state.scan.root),
             model=model,
-            epochs=self.epochs.value(),
+            epochs=self.epochs.value() or None,
             batch_size=int(data["batch_size"]),
             # Auto sizes the images for the model it picks (224 px for the backbone).
             image_size=0 if model == AUTO else int(data["image_size"]),
@@ -289,7 +291,7 @@ class TrainPage(Page):
         self.state.settings.save_options(
             {
                 "model": settings.model,
-                "epochs": settings.epochs,
+                "epochs": settings.epochs or 0,
                 "learning_rate": settings.learning_rate,
             }
         )
@@ -325,9 +327,11 @@ class TrainPage(Page):
         self.stop_button.setEnabled(True)
         self.resume_button.setVisible(False)
         self.results_button.setEnabled(False)
+        # The child re-checks the Data page's scan by size and mtime instead of decoding again.
+        known = fingerprints(self.state.scan)
         self.slot.start(
             "train",
-            _train_job(settings),
+            _train_job(settings, known),
             on_progress=self.on_event,
             on_result=self._on_result,
             on_error=self._on_error,
