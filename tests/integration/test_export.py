@@ -72,7 +72,9 @@ def test_unknown_format_is_a_user_error(run_dir: Path, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("flip", [True, False])
 def test_standalone_script_mirrors_only_when_the_run_did(tmp_path: Path, flip: bool) -> None:
-    settings = TrainSettings(data_dir=tmp_path, model="small_cnn", flip=flip)
+    settings = TrainSettings(
+        data_dir=tmp_path, model="small_cnn", image_size=96, epochs=10, flip=flip
+    )
     settings.save(tmp_path / "settings.json")
     script = write_script(TrainSettings.load(tmp_path / "settings.json"), ["a", "b"], tmp_path)
     text = script.read_text()

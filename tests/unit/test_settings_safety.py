@@ -31,10 +31,15 @@ def _calls(source: str) -> set[str]:
     return names
 
 
+def _resolved(data: Path) -> TrainSettings:
+    """Settings as a run saves them (Auto's choices made)."""
+    return TrainSettings(data_dir=data, model="small_cnn", image_size=96, epochs=10)
+
+
 def test_export_folder_name_cannot_inject_code(tmp_path: Path) -> None:
     out = tmp_path / INJECTION
     out.mkdir()
-    script = write_script(TrainSettings(data_dir=tmp_path), ["a", "b"], out)
+    script = write_script(_resolved(tmp_path), ["a", "b"], out)
     text = script.read_text(encoding="utf-8")
     assert "__import__" not in _calls(text)
     docstring = ast.get_docstring(ast.parse(text)) or ""
@@ -104,7 +109,7 @@ def test_a_saved_run_round_trips(tmp_path: Path) -> None:
 
 
 def test_rendered_values_are_literals(tmp_path: Path) -> None:
-    text = render_script(TrainSettings(data_dir=tmp_path), ["a'b", 'c"""d'], "run")
+    text = render_script(_resolved(tmp_path), ["a'b", 'c"""d'], "run")
     tree = ast.parse(text)
     constants = {
         node.targets[0].id: ast.literal_eval(node.value)

@@ -248,6 +248,7 @@ def test_script_template_renders_valid_python_with_the_run_settings(tmp_path: Pa
     settings = TrainSettings(
         data_dir=tmp_path,
         model="small_cnn",  # a run's settings: Auto already resolved
+        epochs=10,
         image_size=64,
         seed=7,
         learning_rate=0.0005,

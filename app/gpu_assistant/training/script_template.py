@@ -15,7 +15,7 @@ from pathlib import Path
 
 from gpu_assistant import __version__
 from gpu_assistant.resources import resource_path
-from gpu_assistant.training.models import model_choice
+from gpu_assistant.training.models import AUTO, model_choice
 from gpu_assistant.training.settings import TrainSettings
 
 BACKBONE_FILE = "backbone.keras"
@@ -28,6 +28,8 @@ def render_script(settings: TrainSettings, class_names: list[str], run_name: str
     settings may come from someone else's run folder); names in the docstring are reduced
     to characters that cannot end it."""
     settings.validate()
+    if settings.model == AUTO or not settings.image_size or settings.epochs is None:
+        raise ValueError("a script is rendered from a run's settings, with Auto resolved")
     if not all(isinstance(name, str) for name in class_names):
         raise TypeError("class names must be strings")
     template = string.Template(

@@ -38,7 +38,7 @@ class TrainSettings:
     # "auto": training/auto.py picks the model for the folder; a run saves what it picked
     # (and `model_reason`, why), so resume and the exported script use the same model.
     model: str = "auto"
-    # None: the model's (10 for the small CNN; 40 for a backbone's head, whose epochs on
+    # None: the model's (10 for the small CNN; 60 for a backbone's head, whose epochs on
     # cached features take milliseconds and which early stopping usually ends sooner).
     epochs: int | None = None
     batch_size: int = 32  # per replica
@@ -71,7 +71,7 @@ class TrainSettings:
     def validate(self) -> None:
         """Reject impossible values with a message the user can act on."""
         from gpu_assistant.training.distribute import validate_cluster
-        from gpu_assistant.training.models import MODELS
+        from gpu_assistant.training.models import MENU
 
         checks = [
             (
@@ -100,9 +100,9 @@ class TrainSettings:
                 "Try 0.001.",
             ),
             (
-                self.model in MODELS,
+                self.model in MENU,
                 f"unknown model {self.model!r}",
-                f"Choose one of: {', '.join(MODELS)}.",
+                f"Choose one of: {', '.join(MENU)}.",
             ),
             (
                 self.mixed_precision in MIXED_PRECISION_CHOICES,
