@@ -132,7 +132,9 @@ def test_two_multi_worker_processes_complete_an_epoch(tiny: Path, tmp_path: Path
     assert (tmp_path / "run1" / "worker-1" / "model.keras").is_file()  # kept apart
 
 
-@pytest.mark.parametrize(("stop", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.parametrize(
+    ("stop", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["sigint", "sigterm"]
+)
 def test_ctrl_c_cancels_cleanly_keeping_the_checkpoint(
     tiny: Path, tmp_path: Path, stop: signal.Signals, code: int
 ) -> None:
