@@ -97,8 +97,13 @@ def _classifier(image_size: int, *, pretrained: bool) -> Any:
 
     model = build(image_size)
     if pretrained:
-        converter = f"keras {keras.__version__}"
-        model.load_weights(backbone_weights.cached_keras_weights(_write_keras_weights, converter))
+        # The first time, the weights are set on this very model and saved from it (the file
+        # fits every image size: no weight depends on it).
+        path = backbone_weights.cached_keras_weights(
+            lambda arrays, target: _write_keras_weights(model, arrays, target),
+            f"keras {keras.__version__}",
+        )
+        model.load_weights(path)
     return model
 
 
@@ -219,8 +224,7 @@ def keras_weights_from_torch(model: Any, arrays: dict[str, np.ndarray]) -> None:
         raise ValueError(f"the weights file has entries the model lacks: {sorted(unused)[:5]}")
 
 
-def _write_keras_weights(arrays: dict[str, np.ndarray], path: Path) -> None:
-    model = build(224)
+def _write_keras_weights(model: Any, arrays: dict[str, np.ndarray], path: Path) -> None:
     try:
         keras_weights_from_torch(model, arrays)
     except ValueError as error:
