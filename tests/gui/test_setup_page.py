@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 
 from fakes.nvml import FakeGPU, FakeNVML
@@ -60,14 +61,20 @@ def test_install_runs_pip_then_verifies_automatically(make_window, qtbot, monkey
     window = make_window()
     setup = _recommended(window, qtbot)
     monkeypatch.setattr(install, "install_args", lambda rec, cpu=False: ["--version"])
-    setup.install()
+    qtbot.mouseClick(setup.install_button, Qt.MouseButton.LeftButton)
     assert not setup.install_button.isEnabled() and setup.cancel_button.isEnabled()
     qtbot.waitUntil(lambda: setup.checks.rowCount() > 0 and setup.job is None, timeout=240_000)
     log = setup.log.toPlainText()
     assert "-m pip --version" in log and "pip " in log
     assert "Install finished; verifying" in log
-    ids = [setup.checks.item(row, 0).text() for row in range(setup.checks.rowCount())]
-    assert "tensorflow_import" in ids
+    rows = range(setup.checks.rowCount())
+    titles = [setup.checks.item(row, 0).text() for row in rows]
+    assert "TensorFlow loads" in titles  # words on screen, the id in the tooltip
+    assert "tensorflow_import" in [setup.checks.item(row, 0).toolTip() for row in rows]
+    cells = {setup.checks.item(r, 0).toolTip(): setup.checks.item(r, 2).text() for r in rows}
+    # no GPU here: the GPU checks say they are not needed, and nobody is told to install CUDA
+    assert "Not needed without an NVIDIA GPU" in cells["gpus_visible"]
+    assert not any("and-cuda" in text or "`" in text for text in cells.values())
     assert window.last_error_dialog is None
 
 

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from gpu_assistant.jobs import CancelToken, Report, UserError
+from gpu_assistant.training.models import MODELS
 from gpu_assistant.training.runs import FINISHED, STOPPED, RunSummary, delete_run, list_runs
 from gpu_assistant.ui.folders import open_folder
 from gpu_assistant.ui.job_slot import JobSlot
@@ -98,7 +99,8 @@ class RunsPage(Page):
         self.table.setRowCount(len(runs))
         for row, run in enumerate(runs):
             accuracy = "—" if run.accuracy is None else f"{run.accuracy:.1%}"
-            cells = (run.date_text(), run.dataset, run.model, accuracy, STATE_TEXT[run.state])
+            model = MODELS[run.model].label if run.model in MODELS else run.model
+            cells = (run.date_text(), run.dataset, model, accuracy, STATE_TEXT[run.state])
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setToolTip(str(run.path))

@@ -60,6 +60,25 @@ CHECK_TITLES = {
 }
 
 
+# Checks about using a GPU: on a machine without an NVIDIA GPU their "fail" and their fix (install
+# tensorflow[and-cuda], the driver) contradict the page's own advice, the CPU build.
+GPU_ONLY_CHECKS = frozenset(
+    {
+        "cuda_libraries",
+        "gpu_libraries",
+        "cuda_driver",
+        "cuda_init",
+        "gpus_visible",
+        "driver_version",
+        "compute_capability",
+        "gpu_kernels",
+        "ptx_jit",
+        "gpu_compute",
+        "gpu_order",
+    }
+)
+
+
 def check_title(check_id: str) -> str:
     return CHECK_TITLES.get(check_id, check_id.replace("_", " ").capitalize())
 
@@ -329,10 +348,16 @@ class SetupPage(Page):
         if order is not None:
             checks.append(order)
         self.checks.setRowCount(len(checks))
+        no_gpu = self.state.system is not None and not self.state.system.gpus
         for row, check in enumerate(checks):
-            detail = plain(check.message + (f"\nFix: {check.fix}" if check.fix else ""))
+            status, fix = check.status, check.fix
+            if no_gpu and check.id in GPU_ONLY_CHECKS:
+                status, fix = "skip", ""  # no NVIDIA GPU: the CPU build needs none of this
+            detail = plain(check.message + (f"\nFix: {fix}" if fix else ""))
+            if status == "skip":
+                detail = f"Not needed without an NVIDIA GPU (training runs on the CPU). {detail}"
             for column, text in enumerate(
-                (check_title(check.id), STATUS_MARK.get(check.status, check.status), detail)
+                (check_title(check.id), STATUS_MARK.get(status, status), detail)
             ):
                 item = QTableWidgetItem(text)
                 item.setToolTip(check.id)
