@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,11 +29,43 @@ def _platform_base(kind: str) -> Path:
     return Path(os.environ.get(xdg) or home / default) / APP_DIR_NAME
 
 
+_fallbacks: dict[Path, Path] = {}  # unwritable folder -> the temp folder used instead
+
+
 def _dir(kind: str) -> Path:
+    """The folder for `kind`, created. Where it cannot be written (a read-only HOME, a full
+    disk) a temp folder stands in, with one warning on stderr: the app still starts, and the
+    user learns where things go and how to choose a lasting place."""
     override = os.environ.get(f"GPU_ASSISTANT_{kind.upper()}_DIR")
     path = Path(override) if override else _platform_base(kind)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    if path in _fallbacks:
+        return _fallbacks[path]
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        if os.access(path, os.W_OK | os.X_OK):
+            return path
+        reason = "Read-only file system" if _read_only_mount(path) else "Permission denied"
+    except OSError as error:
+        reason = error.strerror or str(error)
+    fallback = Path(tempfile.gettempdir()) / f"{APP_DIR_NAME}-{_user()}" / kind
+    fallback.mkdir(parents=True, exist_ok=True)
+    _fallbacks[path] = fallback
+    print(
+        f"Warning: cannot write the {kind} folder {path} ({reason}); using {fallback} for "
+        f"now, which may be emptied at reboot. Set GPU_ASSISTANT_{kind.upper()}_DIR to a "
+        "writable folder to keep things there.",
+        file=sys.stderr,
+    )
+    return fallback
+
+
+def _read_only_mount(path: Path) -> bool:
+    return bool(os.statvfs(path).f_flag & os.ST_RDONLY) if hasattr(os, "statvfs") else False
+
+
+def _user() -> str:
+    """A per-user name for the shared temp folder (no other user's files get mixed in)."""
+    return str(os.getuid()) if hasattr(os, "getuid") else os.environ.get("USERNAME", "user")
 
 
 def data_dir() -> Path:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from gpu_assistant_setup.layout import Layout
 from gpu_assistant_setup.manifest import Manifest
 
 DEFAULT_INDEX = "https://pypi.org/simple/"
+APP_DIST = "tf[-_.]gpu[-_.]assistant"  # the app's distribution name, as pip may spell it
 SELF_TEST_TIMEOUT_S = 900
 
 
@@ -84,17 +86,21 @@ def _same_python(python: Path) -> bool:
     return done.returncode == 0 and done.stdout.strip() == str(sys.version_info[:2])
 
 
-def pip_install(layout: Layout, source: PackageSource, args: Sequence[str], what: str) -> None:
+def pip_install(layout: Layout, source: PackageSource, args: Sequence[str], what: str) -> str:
+    """pip install; its output goes to the install log, the terminal gets progress and a
+    summary. Returns the output."""
     command = [str(layout.python), "-m", "pip", "install", *source.pip_options(), *args]
-    run(command, what)
+    return run(command, what, layout.install_log)
 
 
 def install_app(layout: Layout, source: PackageSource, app: Path) -> None:
-    """Install or upgrade the app with its dependencies; re-copy its own files (repair)."""
-    pip_install(layout, source, ["--upgrade", str(app)], "install the app")
-    pip_install(
-        layout, source, ["--force-reinstall", "--no-deps", str(app)], "refresh the app's files"
-    )
+    """Install or upgrade the app with its dependencies, once. Only when pip kept the same
+    version in place (a repair run) are the app's own files copied again."""
+    output = pip_install(layout, source, ["--upgrade", str(app)], "install the app")
+    if not re.search(rf"^Successfully installed .*\b{APP_DIST}-", output, re.MULTILINE | re.I):
+        pip_install(
+            layout, source, ["--force-reinstall", "--no-deps", str(app)], "refresh the app's files"
+        )
 
 
 def desktop_resources(layout: Layout) -> Path:
@@ -167,8 +173,11 @@ def _describe(note: object) -> str:
 
 
 def self_test(layout: Layout, manifest: Manifest) -> bool:
-    """Run the installed app's --self-test without touching the user's data or settings."""
+    """Run the installed app's --self-test without touching the user's data or settings: on
+    the real display when there is one (the window the menu entry opens), else offscreen.
+    The last run's report is deleted first, so an old "ok" is never shown for a new failure."""
     manifest.add(layout.self_test_report, "file")
+    layout.self_test_report.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory(prefix="gpu-assistant-selftest-") as scratch:
         env = dict(os.environ)
         for name in ("DATA", "CACHE", "CONFIG"):
@@ -184,20 +193,70 @@ def self_test(layout: Layout, manifest: Manifest) -> bool:
         try:
             done = subprocess.run(command, env=env, timeout=SELF_TEST_TIMEOUT_S, check=False)
         except subprocess.TimeoutExpired:
+            print(f"  The self-test did not finish within {SELF_TEST_TIMEOUT_S} s.")
             return False
+    if not layout.self_test_report.is_file():
+        print(
+            f"  The self-test ended without writing its report (exit code {done.returncode}): "
+            "it crashed before it could; the lines above say where."
+        )
     return done.returncode == 0
 
 
-def run(command: Sequence[str], what: str) -> None:
-    """Run a step with its output shown live; a failure says which step and how to retry."""
+def run(command: Sequence[str], what: str, log: Path | None = None) -> str:
+    """Run a step; a failure says which step and how to retry. With `log`, the output goes
+    there in full and the terminal shows one progress line and a summary (pip writes some
+    250 lines); without, it is shown live. Returns the output (empty when shown live)."""
     print(f"  $ {' '.join(command)}", flush=True)
-    try:
-        done = subprocess.run(list(command), check=False)
-    except OSError as error:
-        raise SetupError(f"Could not {what}: {error}") from error
-    if done.returncode != 0:
-        raise SetupError(
-            f"Could not {what} (exit code {done.returncode}; the output above says why).",
-            "Fix what pip reported (network, disk space, proxy) and run the installer again: "
-            "it continues where it stopped.",
-        )
+    if log is None:
+        try:
+            done = subprocess.run(list(command), check=False)
+        except OSError as error:
+            raise SetupError(f"Could not {what}: {error}") from error
+        _check(done.returncode, what, None, "")
+        return ""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    lines: list[str] = []
+    with log.open("a", encoding="utf-8") as out:
+        out.write(f"\n$ {' '.join(command)}\n")
+        try:
+            process = subprocess.Popen(
+                list(command), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            )
+        except OSError as error:
+            raise SetupError(f"Could not {what}: {error}") from error
+        with process:
+            assert process.stdout is not None
+            for line in process.stdout:
+                out.write(line)
+                lines.append(line)
+                _progress(line)
+        code = process.returncode
+    if sys.stdout.isatty():
+        print("\r\033[K", end="")
+    output = "".join(lines)
+    _check(code, what, log, output)
+    installed = re.search(r"^Successfully installed (.*)$", output, re.MULTILINE)
+    count = len(installed[1].split()) if installed else 0
+    print(f"  {what}: done ({count} package(s) installed or updated; full output in {log})")
+    return output
+
+
+def _progress(line: str) -> None:
+    """One line, rewritten in place on a terminal: what pip is fetching or installing now."""
+    if sys.stdout.isatty() and line.startswith(("Collecting", "Downloading", "Installing")):
+        width = shutil.get_terminal_size().columns - 4
+        print(f"\r\033[K  {line.strip()[:width]}", end="", flush=True)
+
+
+def _check(code: int, what: str, log: Path | None, output: str) -> None:
+    if code == 0:
+        return
+    if output:
+        print("\n".join(f"  | {line}" for line in output.splitlines()[-25:]))
+    where = f"the full output is in {log}" if log else "the output above says why"
+    raise SetupError(
+        f"Could not {what} (exit code {code}; {where}).",
+        "Fix what pip reported (network, disk space, proxy) and run the installer again: "
+        "it continues where it stopped.",
+    )

@@ -50,6 +50,16 @@ class Layout:
         return self.root / "install-self-test.json"
 
     @property
+    def install_log(self) -> Path:
+        """pip's full output (the terminal shows progress and a summary)."""
+        return self.root / "install.log"
+
+    @property
+    def runs(self) -> Path:
+        """Where the app keeps training runs (the app's paths.runs_dir()); never uninstalled."""
+        return self.root / "data" / "runs" if self.platform == "win32" else self.root / "runs"
+
+    @property
     def desktop_file(self) -> Path:
         return self.xdg_data / "applications" / f"{APP_ID}.desktop"
 

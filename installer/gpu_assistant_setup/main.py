@@ -24,6 +24,7 @@ from gpu_assistant_setup import (
     SetupError,
     checks,
     environment,
+    qt_libs,
     shortcuts,
     wheelhouse,
 )
@@ -148,6 +149,8 @@ def install(layout: Layout, args: argparse.Namespace) -> int:
     manifest = Manifest.load(layout.manifest)
     manifest.make_dirs(layout.root)
     manifest.add(layout.manifest, "file")
+    manifest.add(layout.install_log, "file")
+    layout.install_log.unlink(missing_ok=True)  # this run's output only
     source = environment.PackageSource(
         args.wheelhouse.resolve() if args.wheelhouse else None, args.index_url
     )
@@ -174,14 +177,52 @@ def install(layout: Layout, args: argparse.Namespace) -> int:
     links = shortcuts.create_shortcut(layout, manifest, environment.desktop_resources(layout))
     done.extend(f"created {link}" for link in links)
 
-    step("Running the app's self-test (starts Qt, imports TensorFlow, trains one step)")
-    passed = environment.self_test(layout, manifest)
+    window_ok = check_window_libraries(layout)
+    if not window_ok:
+        done.append("the window cannot open until the libraries named above are installed")
+
+    where = "on this display" if has_display() else "offscreen"
+    step(f"Running the app's self-test {where} (starts Qt, imports TensorFlow, trains one step)")
+    passed = environment.self_test(layout, manifest) and window_ok
     done.append(f"self-test {'passed' if passed else 'FAILED'}: {layout.self_test_report}")
 
     print_summary(layout, done, passed)
     if passed and not args.no_launch:
         launch(layout)
     return EXIT_OK if passed else EXIT_NO
+
+
+def has_display() -> bool:
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def check_window_libraries(layout: Layout) -> bool:
+    """On Linux, say which system libraries Qt's window needs and lacks, with the command that
+    installs them. False only where a display is there to open the window on."""
+    if layout.platform != "linux":
+        return True
+    missing = qt_libs.missing_libraries(layout.python)
+    if not missing:
+        return True
+    command = qt_libs.install_command(missing, qt_libs.os_release())
+    print(
+        "\nThe app's window needs system libraries this machine lacks: "
+        + ", ".join(missing)
+        + ".\n"
+        + (
+            f"Install them with:\n  {command}\n"
+            if command
+            else "Install them with your "
+            "distribution's package manager (the names above are the files).\n"
+        )
+        + (
+            "The command line works without them."
+            if has_display()
+            else "Without a display "
+            "only the command line is used here; a desktop session needs them."
+        )
+    )
+    return not has_display()
 
 
 def print_summary(layout: Layout, done: list[str], passed: bool) -> None:
@@ -257,4 +298,9 @@ def uninstall(layout: Layout) -> int:
     print(f"Removed {APP_NAME}: its environment, shortcut and icons.")
     for line in kept:
         print(f"  kept {line}")
+    if layout.runs.is_dir():
+        print(
+            f"Your training runs are kept in {layout.runs} (models, labels, metrics); delete "
+            "that folder yourself when you no longer need them."
+        )
     return EXIT_OK

@@ -246,6 +246,8 @@ def _text_report(event: Event) -> None:
         print(f"Model: {event['label']} at {event['image_size']} px. {event['reason']}".strip())
     elif name == "fine_tune_estimate":
         print(event["message"])
+    elif name == "waiting":
+        print(f"{event['message']} ({event['waited_s']:.0f} s)...", file=sys.stderr)
     elif name == "warning":
         print(f"Warning: {event['message']}", file=sys.stderr)
     elif name == "done":

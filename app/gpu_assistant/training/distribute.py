@@ -9,14 +9,22 @@ so instead of failing.
 from __future__ import annotations
 
 import json
+import math
 import os
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from gpu_assistant.jobs import UserError
+from gpu_assistant.jobs import CancelToken, Report, UserError, ignore
 from gpu_assistant.training.settings import TrainSettings
 
 MIN_MIXED_PRECISION_CC = (7, 0)
+CLUSTER_TIMEOUT_ENV = "GPU_ASSISTANT_CLUSTER_TIMEOUT"  # seconds to wait for the other workers
+CLUSTER_TIMEOUT_S = 300.0
+WAITING_EVERY_S = 5.0  # a "waiting" event per missing worker at most this often
 DEFAULT_STRATEGY = "default (one device)"
 
 
@@ -166,7 +174,12 @@ def decide_mixed_precision(
     return False, None
 
 
-def make_strategy(settings: TrainSettings, plan: DevicePlan) -> tuple[Any, str]:
+def make_strategy(
+    settings: TrainSettings,
+    plan: DevicePlan,
+    report: Report = ignore,
+    cancel: CancelToken | None = None,
+) -> tuple[Any, str]:
     """The tf.distribute strategy for the run and its name; fills `plan.devices`."""
     import tensorflow as tf
 
@@ -176,6 +189,7 @@ def make_strategy(settings: TrainSettings, plan: DevicePlan) -> tuple[Any, str]:
         communication = tf.distribute.experimental.CommunicationOptions(
             implementation=tf.distribute.experimental.CommunicationImplementation.RING
         )
+        wait_for_peers(cluster, report, cancel or CancelToken(), cluster_timeout())
         strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=communication)
         plan.devices = list(strategy.extended.worker_devices)
         return strategy, "MultiWorkerMirroredStrategy"
@@ -194,6 +208,103 @@ def make_strategy(settings: TrainSettings, plan: DevicePlan) -> tuple[Any, str]:
     # CPU). OneDeviceStrategy would add a distribution layer to every step for nothing.
     plan.devices = plan.devices[:1]
     return tf.distribute.get_strategy(), DEFAULT_STRATEGY
+
+
+def cluster_timeout() -> float:
+    """How long to wait for the other workers: $GPU_ASSISTANT_CLUSTER_TIMEOUT, else 5 min."""
+    raw = os.environ.get(CLUSTER_TIMEOUT_ENV, "")
+    try:
+        value = float(raw) if raw else CLUSTER_TIMEOUT_S
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise UserError(
+            f"{CLUSTER_TIMEOUT_ENV}={raw!r} is not a number of seconds.", "Unset it, or use 300."
+        )
+    return value
+
+
+def wait_for_peers(
+    spec: dict[str, Any], report: Report, cancel: CancelToken, timeout_s: float
+) -> None:
+    """Return once every other worker's port answers; report each one still missing.
+
+    TensorFlow's own multi-worker setup waits in C++, holding the GIL, until every worker
+    answers: nothing is said, and Ctrl-C and SIGTERM go unheard (11 minutes in the attack). So
+    this waits first, in Python. Meanwhile it listens on this worker's own port, so that the
+    others, waiting the same way, see it too; the port is handed to TensorFlow right after.
+    """
+    task = spec.get("task", {})
+    own = (task.get("type", "worker"), int(task.get("index", 0)))
+    missing = {
+        (job, index): address
+        for job, addresses in spec["cluster"].items()
+        for index, address in enumerate(addresses)
+        if (job, index) != own
+    }
+    start, told = time.monotonic(), {}
+    with _listening(spec["cluster"][own[0]][own[1]]):
+        while True:
+            missing = {key: address for key, address in missing.items() if not _answers(address)}
+            if not missing:
+                return
+            now = time.monotonic()
+            for (job, index), address in missing.items():
+                if now - told.get((job, index), -math.inf) >= WAITING_EVERY_S:
+                    told[(job, index)] = now
+                    report(
+                        {
+                            "event": "waiting",
+                            "message": f"waiting for {job} {index} at {address}",
+                            "job": job,
+                            "worker": index,
+                            "address": address,
+                            "waited_s": round(now - start, 1),
+                        }
+                    )
+            if now - start > timeout_s:
+                who = ", ".join(
+                    f"{job} {index} at {address}" for (job, index), address in missing.items()
+                )
+                raise UserError(
+                    f"The other workers did not answer within {timeout_s:g} s: {who}.",
+                    "Start the training on every machine of the cluster spec (the same spec, "
+                    "each with its own task index), and check the addresses and the firewall; "
+                    f"{CLUSTER_TIMEOUT_ENV}=SECONDS waits longer.",
+                )
+            cancel.wait(0.5)
+            cancel.raise_if_cancelled()
+
+
+@contextmanager
+def _listening(address: str) -> Iterator[None]:
+    """Accept connections on this worker's port while waiting (the others probe it)."""
+    port = int(address.rpartition(":")[2])
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind(("", port))
+        listener.listen(64)
+    except OSError as error:
+        listener.close()
+        raise UserError(
+            f"This worker cannot listen on {address} ({error.strerror or error}).",
+            "Another program uses that port: stop it, or give this worker another port in "
+            "the cluster spec (on every machine).",
+        ) from error
+    try:
+        yield
+    finally:
+        listener.close()
+
+
+def _answers(address: str) -> bool:
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=1.0):
+            return True
+    except (OSError, ValueError):
+        return False
 
 
 def is_chief(settings: TrainSettings) -> tuple[bool, int]:

@@ -176,7 +176,7 @@ def _locked(
             report({"event": "warning", "message": message})
         settings = _resolve(settings, scan, plan.device_type, report)
         settings.save(folder.settings)
-        strategy, strategy_name = distribute.make_strategy(settings, plan)
+        strategy, strategy_name = distribute.make_strategy(settings, plan, report, cancel)
         run = _Run(
             settings,
             folder,

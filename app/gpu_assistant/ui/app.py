@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from gpu_assistant import APP_NAME, __version__, paths
+from gpu_assistant.jobs import UserError
 
 NO_DISPLAY_HELP = """\
 gpu-assistant: there is no display to open the window on (DISPLAY and WAYLAND_DISPLAY are unset).
@@ -70,18 +71,24 @@ def run_gui() -> int:
 
 
 def _timed(checks: list[dict[str, Any]], name: str, step: Callable[[], str]) -> bool:
+    """Run one check into `checks`: its message in plain words; for a bug (not a UserError)
+    the traceback goes into its own field, for the bug report."""
     start = time.perf_counter()
+    details: dict[str, str] = {}
     try:
         message, ok = step(), True
+    except UserError as error:
+        message, ok = f"{error.message} {error.fix}".strip(), False
     except Exception as exc:  # every failure becomes a line of the report
-        message = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"
-        ok = False
+        message, ok = f"{type(exc).__name__}: {exc}", False
+        details["traceback"] = traceback.format_exc(limit=5)
     checks.append(
         {
             "name": name,
             "ok": ok,
             "seconds": round(time.perf_counter() - start, 3),
             "message": message,
+            **details,
         }
     )
     return ok
