@@ -164,7 +164,7 @@ def _gpu_list(text: str) -> list[int]:
 
 def _cluster(text: str) -> dict[str, Any]:
     """--cluster-spec: JSON text, or the name of a file holding it."""
-    from gpu_assistant.training.distribute import CLUSTER_EXAMPLE, validate_cluster
+    from gpu_assistant.training.cluster import CLUSTER_EXAMPLE, validate_cluster
 
     where = "--cluster-spec"
     raw = text

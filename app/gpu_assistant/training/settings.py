@@ -70,7 +70,7 @@ class TrainSettings:
 
     def validate(self) -> None:
         """Reject impossible values with a message the user can act on."""
-        from gpu_assistant.training.distribute import validate_cluster
+        from gpu_assistant.training.cluster import validate_cluster
         from gpu_assistant.training.models import MENU
 
         checks = [
