@@ -287,3 +287,13 @@ def test_features_stay_float32_under_mixed_precision(monkeypatch: pytest.MonkeyP
     assert backbone.get_layer("conv_head").compute_dtype == "float16"
     features = backbone.predict(np.zeros((1, 32, 32, 3), np.uint8), verbose=0)
     assert features.dtype == np.float32 and np.isfinite(features).all()
+
+
+def test_weights_that_do_not_fit_the_model_are_refused(arrays: dict[str, np.ndarray]) -> None:
+    model = efficientnet_lite.build(32)
+    missing = {k: v for k, v in arrays.items() if k != "_blocks.3._bn1.running_var"}
+    extra = {**arrays, "_blocks.16._bn0.weight": np.ones(8, np.float32)}
+    wrong_shape = {**arrays, "_conv_head.weight": arrays["_conv_head.weight"][:640]}
+    for broken, message in ((missing, "has no"), (extra, "lacks"), (wrong_shape, "shapes")):
+        with pytest.raises(ValueError, match=message):
+            efficientnet_lite.keras_weights_from_torch(model, broken)
