@@ -198,3 +198,13 @@ def test_export_refuses_a_foreign_labels_file(good: Path, tmp_path: Path) -> Non
     with pytest.raises(UserError, match="not written by"):
         export(good, ["labels"], out, rescore=False)
     assert (out / "labels.txt").read_text() == "somebody else's\n"
+
+
+def test_weights_of_random_bytes_are_a_user_error(tmp_path: Path) -> None:
+    """A .keras name made Keras read it as a zip: BadZipFile, exit 3."""
+    from gpu_assistant.training.models import build_model
+
+    weights = tmp_path / "w.keras"
+    weights.write_bytes(os.urandom(5000))
+    with pytest.raises(UserError, match="does not fit"):
+        build_model("mobilenet_v3_small", 2, 32, weights_path=weights)
