@@ -6,8 +6,9 @@ it. The child runs the same `predict()` / `export()` as the CLI.
 
 Parent: `predict_in_child(...)` and `export_in_child(...)` are plain jobs for the UI's worker.
 Child: ``python -m gpu_assistant.ui.model_process`` reads one JSON request on stdin
-(``{"task": "predict" | "export", ...}``) and writes its events and one ``model_result`` event
-as JSON lines; Cancel terminates it (neither task has anything to keep half-way).
+(``{"task": "predict" | "export" | "audit" | "explain", ...}``) and writes its events and one
+``model_result`` event as JSON lines; Cancel terminates it (no task has anything to keep
+half-way).
 """
 
 from __future__ import annotations
@@ -67,6 +68,21 @@ def export_in_child(
     )
 
 
+def audit_in_child(folder: Path, report: Report, cancel: CancelToken) -> dict[str, Any]:
+    """`training.audit.audit_folder(folder)` (duplicates, likely mislabels), run in a child;
+    returns its JSON document."""
+    return _run({"task": "audit", "folder": str(folder)}, report, cancel)
+
+
+def explain_in_child(
+    model: Path, image: Path, out_dir: Path, report: Report, cancel: CancelToken
+) -> dict[str, Any]:
+    """`training.explain.explain_files(model, [image], out_dir)[0]` (a Grad-CAM overlay),
+    run in a child."""
+    request = {"task": "explain", "model": str(model), "image": str(image), "out": str(out_dir)}
+    return _run(request, report, cancel)
+
+
 def _run(request: dict[str, Any], report: Report, cancel: CancelToken) -> Any:
     def forward(event: Event) -> None:
         if event["event"] not in {RESULT_EVENT, BUG_EVENT, "error"}:
@@ -124,7 +140,19 @@ def _export(request: dict[str, Any], side: ChildSide) -> Any:
     }
 
 
-TASKS = {"predict": _predict, "export": _export}
+def _audit(request: dict[str, Any], side: ChildSide) -> Any:
+    from gpu_assistant.training.audit import audit_folder
+
+    return audit_folder(request["folder"], report=side.report).to_json()
+
+
+def _explain(request: dict[str, Any], _side: ChildSide) -> Any:
+    from gpu_assistant.training.explain import explain_files
+
+    return explain_files(Path(request["model"]), [request["image"]], Path(request["out"]))[0]
+
+
+TASKS = {"predict": _predict, "export": _export, "audit": _audit, "explain": _explain}
 
 
 def _child() -> int:

@@ -29,9 +29,10 @@ from PySide6.QtWidgets import (
 )
 
 from gpu_assistant.jobs import CancelToken, Report
+from gpu_assistant.ui.audit import MislabelsView
 from gpu_assistant.ui.folders import open_folder
 from gpu_assistant.ui.job_slot import JobSlot
-from gpu_assistant.ui.model_process import export_in_child, predict_in_child
+from gpu_assistant.ui.model_process import explain_in_child, export_in_child, predict_in_child
 from gpu_assistant.ui.state import AppState
 from gpu_assistant.ui.thumbnails import THUMB_PX, load_thumbnail
 from gpu_assistant.ui.widgets import DropArea, Page, button, named, wrap_label
@@ -71,6 +72,13 @@ def _load_run_job(run_dir: Path) -> Any:
 def _predict_job(model: Path, image: Path) -> Any:
     def job(report: Report, cancel: CancelToken) -> Any:
         return predict_in_child(model, [image], report, cancel)[0]
+
+    return job
+
+
+def _explain_job(model: Path, image: Path, out_dir: Path) -> Any:
+    def job(report: Report, cancel: CancelToken) -> Any:
+        return explain_in_child(model, image, out_dir, report, cancel)
 
     return job
 
@@ -135,6 +143,8 @@ class ResultsPage(Page):
         grid.addWidget(box, 1, 0)
         grid.addWidget(self._try_box(), 1, 1)
         self.body.addLayout(grid, 1)
+        self.mislabels = MislabelsView(state)
+        self.body.addWidget(self.mislabels)
 
         row = QHBoxLayout()
         self.export_buttons = []
@@ -175,9 +185,19 @@ class ResultsPage(Page):
         self.try_preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.try_preview.setMinimumHeight(PREVIEW_PX + 8)
         self.prediction = wrap_label("", "predictionLabel")
+        self.why_button = button(
+            "&Why? (heatmap)",
+            "explainButton",
+            self.explain_image,
+            "Where the model looked for its answer (Grad-CAM on its last convolutional "
+            "features), drawn over the image.",
+        )
+        self.why_button.setEnabled(False)
+        self.tried: Path | None = None
         layout.addWidget(self.try_button)
         layout.addWidget(self.try_preview, 1)
         layout.addWidget(self.prediction)
+        layout.addWidget(self.why_button)
         QVBoxLayout(box).addWidget(self.drop)
         return box
 
@@ -191,6 +211,7 @@ class ResultsPage(Page):
         self.predict_slot.discard()
         self.export_slot.discard()
         self.run_dir = Path(run_dir)
+        self.mislabels.show_run(self.run_dir)
         self._clear(f"Loading {self.run_dir}…")
         self.load_slot.start(
             "load results",
@@ -210,6 +231,8 @@ class ResultsPage(Page):
         self.show_examples([], "Misclassified validation images")
         self.try_preview.clear()
         self.try_preview.setText("or drop an image here")
+        self.tried = None
+        self.why_button.setEnabled(False)
         self.prediction.setText("")
         self.status.setText("")
         self._set_enabled(False)
@@ -338,6 +361,18 @@ class ResultsPage(Page):
                 "No model yet", "Train a model first.", "Use the Train page, or open a run."
             )
             return
+        self._preview(image)
+        self.tried = Path(image)
+        self.why_button.setEnabled(True)
+        self.prediction.setText("Predicting… (the first one loads TensorFlow)")
+        self.predict_slot.start(
+            "predict",
+            _predict_job(self.run_dir / "model.keras", image),
+            on_result=self._show_prediction,
+            on_error=self._prediction_failed,
+        )
+
+    def _preview(self, image: Path) -> None:
         preview = load_thumbnail(image, PREVIEW_PX)
         if preview is not None:
             pixmap = QPixmap.fromImage(preview).scaled(
@@ -347,12 +382,19 @@ class ResultsPage(Page):
                 Qt.TransformationMode.SmoothTransformation,
             )
             self.try_preview.setPixmap(pixmap)
-        self.prediction.setText("Predicting… (the first one loads TensorFlow)")
+
+    def explain_image(self) -> None:
+        """The heatmap of the image tried, computed in a child, shown in place of it."""
+        if self.run_dir is None or self.tried is None:
+            return
+        model, out = self.run_dir / "model.keras", self.run_dir / "explain"
         self.predict_slot.start(
-            "predict",
-            _predict_job(self.run_dir / "model.keras", image),
-            on_result=self._show_prediction,
-            on_error=self._prediction_failed,
+            "explain",
+            _explain_job(model, self.tried, out),
+            on_result=lambda done: (
+                self._preview(Path(done["heatmap"])) if "heatmap" in done else None
+            ),
+            on_error=lambda m, f, d: self.state.report_error("Could not explain it", m, f, d),
         )
 
     def _prediction_failed(self, message: str, fix: str, details: str) -> None:
