@@ -17,7 +17,6 @@ from typing import Any
 from PySide6.QtCore import QSize
 from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import (
-    QGroupBox,
     QHBoxLayout,
     QListView,
     QListWidget,
@@ -168,12 +167,12 @@ def _audit_job(folder: str) -> Any:
     return job
 
 
-class MislabelsView(QGroupBox):
-    """A Results page box: images that may be in the wrong folder, each with its folder and
+class MislabelsView(QWidget):
+    """A Results page tab: images that may be in the wrong folder, each with its folder and
     the class the out-of-sample model believes, a one-click move (with undo)."""
 
     def __init__(self, state: AppState) -> None:
-        super().__init__("Images that may be in the wrong folder")
+        super().__init__()
         self.state = state
         self.slot = JobSlot(state.runner, parent=self)
         self.run_dir: Path | None = None
@@ -181,16 +180,23 @@ class MislabelsView(QGroupBox):
         self.items: list[dict[str, Any]] = []
         self.moves: list[Move] = []
         layout = QVBoxLayout(self)
-        row = QHBoxLayout()
+        controls = QVBoxLayout()
         self.summary = wrap_label(
             "Checks every image with a model that never saw it (5-fold, on the backbone's "
             "features) and lists those whose folder it disagrees with.",
             "mislabelsSummary",
         )
-        row.addWidget(self.summary, 1)
         self.find_button = button("&Find them", "findMislabelsButton", self.find)
-        row.addWidget(self.find_button)
-        layout.addLayout(row)
+        self.move_button = button("Move to …", "moveToClassButton", self.move_selected)
+        self.undo_button = button("&Undo move", "undoMoveButton", self.undo)
+        self.stale = wrap_label("", "staleRunLabel")
+        row = QHBoxLayout()
+        for widget in (self.find_button, self.move_button, self.undo_button):
+            row.addWidget(widget)
+        controls.addWidget(self.summary)
+        controls.addLayout(row)
+        controls.addWidget(self.stale)
+        layout.addLayout(controls)
         self.list = named(QListWidget(), "mislabelsList", "Images that may be in the wrong folder")
         self.list.setViewMode(QListView.ViewMode.IconMode)
         self.list.setIconSize(QSize(THUMB_PX, THUMB_PX))
@@ -199,14 +205,6 @@ class MislabelsView(QGroupBox):
         self.list.setSpacing(6)
         self.list.currentRowChanged.connect(self._selected)
         layout.addWidget(self.list, 1)
-        row = QHBoxLayout()
-        self.move_button = button("Move to …", "moveToClassButton", self.move_selected)
-        self.undo_button = button("&Undo move", "undoMoveButton", self.undo)
-        self.stale = wrap_label("", "staleRunLabel")
-        row.addWidget(self.move_button)
-        row.addWidget(self.undo_button)
-        row.addWidget(self.stale, 1)
-        layout.addLayout(row)
         self.find_button.setEnabled(False)
         self.move_button.setEnabled(False)
         self.undo_button.setEnabled(False)

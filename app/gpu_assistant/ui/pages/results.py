@@ -25,7 +25,9 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QTableWidget,
     QTableWidgetItem,
+    QTabWidget,
     QVBoxLayout,
+    QWidget,
 )
 
 from gpu_assistant.jobs import CancelToken, Report
@@ -137,14 +139,19 @@ class ResultsPage(Page):
         self.examples.setMovement(QListView.Movement.Static)
         self.examples.setSpacing(6)
         box = QGroupBox("Where it goes wrong")
-        layout = QVBoxLayout(box)
+        misclassified = QWidget()
+        layout = QVBoxLayout(misclassified)
+        layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.cell_label)
         layout.addWidget(self.examples)
+        self.mislabels = MislabelsView(state)
+        self.wrong_tabs = QTabWidget()
+        self.wrong_tabs.addTab(misclassified, "Misclassified")
+        self.wrong_tabs.addTab(self.mislabels, "May be in the wrong folder")
+        QVBoxLayout(box).addWidget(self.wrong_tabs)
         grid.addWidget(box, 1, 0)
         grid.addWidget(self._try_box(), 1, 1)
         self.body.addLayout(grid, 1)
-        self.mislabels = MislabelsView(state)
-        self.body.addWidget(self.mislabels)
 
         row = QHBoxLayout()
         self.export_buttons = []
