@@ -30,6 +30,13 @@ def register(subparsers: Any) -> None:
         "--out", type=path_argument, help="target folder (default: MODEL's run/export)"
     )
     parser.add_argument("--no-rescore", action="store_true", help="skip the validation check")
+    parser.add_argument(
+        "--cost",
+        action="store_true",
+        help="also write an int8 TFLite and an ONNX model, and report.json: each format's "
+        "file size, p50/p95 latency per image on this CPU in its runtime, and its top-1 "
+        "agreement with the Keras model",
+    )
     parser.add_argument("--json", action="store_true", help="one JSON document")
     parser.set_defaults(func=run)
 
@@ -44,8 +51,13 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or run_dir / "export"
     result = export(args.model, formats, out, rescore=not args.no_rescore)
     mismatches = result.mismatches()
+    cost = None
+    if args.cost:
+        from gpu_assistant.training.export_cost import cost_report
+
+        cost = cost_report(run_dir, out)
     if args.json:
-        print_json({**vars(result), "mismatches": mismatches})
+        print_json({**vars(result), "mismatches": mismatches, "cost": cost})
     else:
         for name, path in result.paths.items():
             score = result.accuracy.get(name)
@@ -58,4 +70,20 @@ def run(args: argparse.Namespace) -> int:
             )
         for name in mismatches:
             print(f"Warning: the {name} export scores differently from the app.", file=sys.stderr)
+        if cost is not None:
+            _print_cost(cost)
     return EXIT_NO if mismatches else EXIT_OK
+
+
+def _print_cost(cost: dict[str, Any]) -> None:
+    print(f"Cost on this CPU (one image per call; {cost['validation_images']} validation images):")
+    print("format        size       p50 ms   p95 ms   agreement  accuracy  runtime")
+    for row in cost["formats"]:
+        if "agreement" in row:
+            print(
+                f"{row['format']:<12} {row['size_bytes'] / 1e6:6.2f} MB  {row['p50_ms']:7.2f}  "
+                f"{row['p95_ms']:7.2f}   {row['agreement']:8.1%}  {row['accuracy']:8.1%}  "
+                f"{row['runtime']}"
+            )
+        if row.get("why"):
+            print(f"  {row['format']}: {row['why']}")
