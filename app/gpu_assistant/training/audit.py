@@ -1,16 +1,15 @@
 """The data audit of a folder: duplicates (exact and near) and images likely in the wrong
 class folder, both from one pass of the offline pretrained backbone over every image.
 
-Why here (training/, not data/): the features come from EfficientNet-Lite0. They are
-computed at AUDIT_IMAGE_SIZE, where the near-duplicate threshold was measured
-(benchmarks/bench_audit.py). The near copies found are remembered by file fingerprint
-(`duplicates.remember_pairs`), so a training run on the folder afterwards keeps them on one
-side of its split without running the backbone first.
+Why here (training/, not data/): the features come from EfficientNet-Lite0, through the
+feature cache (training/features.py), at AUDIT_IMAGE_SIZE, where the near-duplicate
+threshold was measured (benchmarks/bench_audit.py). The near copies found are remembered by
+file fingerprint (`duplicates.remember_pairs`), so a training run on the folder afterwards
+keeps them on one side of its split without running the backbone first.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,15 +29,17 @@ from gpu_assistant.jobs import CancelToken, Report, UserError, ignore
 AUDIT_IMAGE_SIZE = 224
 AUDIT_BATCH = 32
 MISLABELS_SHOWN = 50  # the Results page and the CLI list at most this many
-PROGRESS_INTERVAL = 0.25  # seconds
 
 
 def audit_features(scan: ScanResult, *, report: Report, cancel: CancelToken) -> np.ndarray:
-    """[N, 1280] pooled ImageNet features of every record, decoded as training decodes."""
+    """[N, 1280] pooled ImageNet features of every record, decoded as training decodes, from
+    the feature cache where the file is unchanged (a pretrained run at AUDIT_IMAGE_SIZE
+    shares it)."""
     import tensorflow as tf
 
-    from gpu_assistant.data.images import load_for_model
-    from gpu_assistant.training.efficientnet_lite import feature_extractor
+    from gpu_assistant.data.pipeline import image_batches
+    from gpu_assistant.training.efficientnet_lite import MODEL_NAME, feature_extractor
+    from gpu_assistant.training.features import FeatureSource, features_for, weights_identity
 
     backbone = feature_extractor(AUDIT_IMAGE_SIZE)
 
@@ -46,21 +47,19 @@ def audit_features(scan: ScanResult, *, report: Report, cancel: CancelToken) -> 
     def extract(images: Any) -> Any:
         return backbone(tf.cast(images, tf.float32), training=False)
 
-    rows: list[np.ndarray] = []
-    total, start, last = scan.total, time.perf_counter(), 0.0
-    for first in range(0, total, AUDIT_BATCH):
-        cancel.raise_if_cancelled()
-        chunk = scan.records[first : first + AUDIT_BATCH]
-        batch = np.stack([load_for_model(r.path, AUDIT_IMAGE_SIZE) for r in chunk])
-        rows.append(np.asarray(extract(tf.constant(batch)), dtype=np.float32))
-        now = time.perf_counter()
-        done = first + len(chunk)
-        if now - last >= PROGRESS_INTERVAL or done == total:
-            last = now
-            rate = done / (now - start)
-            message = f"Image features: {done} of {total} ({rate:.0f} images/s)"
-            report({"event": "progress", "done": done, "total": total, "message": message})
-    return np.concatenate(rows)
+    source = FeatureSource(
+        MODEL_NAME, AUDIT_IMAGE_SIZE, weights_identity(None, pretrained=True), "float32"
+    )
+    features, _stats = features_for(
+        scan.records,
+        scan.root,
+        source,
+        extract,
+        lambda records: image_batches(records, AUDIT_IMAGE_SIZE, AUDIT_BATCH),
+        report=report,
+        cancel=cancel,
+    )
+    return features
 
 
 @dataclass
