@@ -118,7 +118,10 @@ def test_auto_trains_the_head_on_cached_features_and_exports_the_full_model(
     exported = export(out, ["keras", "savedmodel", "tflite"], tmp_path / "export")
     assert exported.mismatches() == []
     evaluation = json.loads((out / "evaluation.json").read_text())
-    assert exported.reference_accuracy == pytest.approx(evaluation["accuracy"], abs=1e-5)
+    # The app scored the head on cached features, export the whole model on pixels: the same
+    # numbers up to float rounding, which may flip a near-tie of the random backbone.
+    one_image = 1 / evaluation["samples"] + 1e-9
+    assert exported.reference_accuracy == pytest.approx(evaluation["accuracy"], abs=one_image)
     assert set(exported.accuracy) == {"keras", "savedmodel", "tflite"}
 
     import keras
