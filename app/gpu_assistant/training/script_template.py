@@ -54,6 +54,7 @@ def render_script(settings: TrainSettings, class_names: list[str], run_name: str
         patience=repr(int(settings.patience) if settings.early_stopping else 0),
         fine_tune_epochs=repr(int(settings.fine_tune_epochs or 0)),
         backbone_file=repr(BACKBONE_FILE if ships_backbone(settings) else None),
+        mixed_precision=repr(str(settings.mixed_precision)),
         class_names=repr([str(name) for name in class_names]),
     )
 
