@@ -256,9 +256,16 @@ def _warm_up() -> None:
 
 
 def bench_folder(
-    name: str, root: Path, per_class: int | None, sides: list[str], transfer_epochs: int
+    name: str,
+    root: Path,
+    per_class: int | None,
+    sides: list[str],
+    transfer_epochs: int,
+    *,
+    saved: Callable[[dict[str, Any]], None],
 ) -> dict[str, Any]:
-    """Build folder `name` under `root`, run each side on it; the folder's row of results."""
+    """Build folder `name` under `root`, run each side on it; the folder's row of results,
+    handed to `saved` after each side too (a long run interrupted keeps what it measured)."""
     import keras
 
     from gpu_assistant.training.run_folder import RunFolder, load_split
@@ -292,6 +299,7 @@ def bench_folder(
         row["sides"][side] = result
         keras.backend.clear_session()
         print(f"  {name}/{side}: {_summary(result)}", flush=True)
+        saved(row)
     return row
 
 
@@ -390,19 +398,31 @@ def main(argv: list[str]) -> int:
         # folder is new, so the app's pixel and feature caches start empty for every folder.
         os.environ["GPU_ASSISTANT_CACHE_DIR"] = str(root / "cache")
         _warm_up()
-        rows = []
-        for name in args.folders.split(","):
-            rows.append(bench_folder(name, root, args.per_class, sides, args.transfer_epochs))
+        rows: list[dict[str, Any]] = []
+
+        def save(current: dict[str, Any]) -> None:
+            if args.json:
+                _write(args.json, [*rows, current])
+
+        for name in [n for n in args.folders.split(",") if n]:
+            rows.append(
+                bench_folder(name, root, args.per_class, sides, args.transfer_epochs, saved=save)
+            )
     for earlier in args.earlier:
         merge(rows, earlier)
     for row in rows:
         add_ratios(row)
-    report = {"cpus": os.cpu_count(), "load_at_end": os.getloadavg(), "rows": rows}
     print(table(rows))
-    print(json.dumps(report, indent=1))
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=1), encoding="utf-8")
+    print(json.dumps(_write(args.json, rows), indent=1))
     return 0
+
+
+def _write(path: Path | None, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The report (machine, load, rows), written to `path` when one is given."""
+    report = {"cpus": os.cpu_count(), "load_now": os.getloadavg(), "rows": rows}
+    if path is not None:
+        path.write_text(json.dumps(report, indent=1), encoding="utf-8")
+    return report
 
 
 if __name__ == "__main__":
