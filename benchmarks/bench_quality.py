@@ -240,6 +240,7 @@ def run_app(data: Path, out: Path) -> dict[str, Any]:
         **figures,
         "model": saved.get("model"),
         "image_size": saved.get("image_size"),
+        "model_reason": saved.get("model_reason"),
         "choice": {k: v for k, v in choice.items() if k != "event"},
         "status": result.status,
     }
