@@ -338,9 +338,12 @@ def _summary(result: dict[str, Any]) -> str:
 
 
 def _seconds(result: dict[str, Any], key: str) -> str:
-    """ "wall s (CPU s)" of figure `key` ("done_s", "to_accuracy_s", ...), or "not reached"."""
-    wall = result.get(key if key == "done_s" else f"time_{key}")
-    cpu = result.get(f"cpu_{key}")
+    """ "wall s (CPU s)" of figure `key` ("done_s", "to_accuracy_s", ...), "not reached", or
+    "—" where it was not measured (no transfer side to compare with)."""
+    wall_key = key if key == "done_s" else f"time_{key}"
+    if wall_key not in result:
+        return "—"
+    wall, cpu = result[wall_key], result.get(f"cpu_{key}")
     if wall is None:
         return "not reached"
     return f"{wall:.1f} s" + ("" if cpu is None else f" ({cpu:.0f})")
