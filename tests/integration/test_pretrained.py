@@ -288,3 +288,29 @@ def test_the_default_run_on_a_small_messy_folder_of_photos_is_well_above_chance(
     evaluation = json.loads((tmp_path / "run" / "evaluation.json").read_text())
     assert evaluation["samples"] == 16
     assert evaluation["accuracy"] >= 0.85  # chance: 0.5
+
+
+@pytest.mark.slow
+def test_both_phases_under_mirrored_strategy_on_two_logical_devices(
+    photos: Path, tmp_path: Path
+) -> None:
+    """A subprocess: the logical devices must be set before TensorFlow starts."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "gpu_assistant", "train", str(photos), "--json"]
+    command += ["--out", str(tmp_path / "run"), "--model", OFFLINE_BACKBONE, "--image-size", "32"]
+    command += ["--batch-size", "4", "--epochs", "1", "--fine-tune-epochs", "1"]
+    command += ["--multi-gpu", "--virtual-devices", "2", "--no-early-stopping"]
+    done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    (start,) = _events("start", events)
+    assert (start["strategy"], start["replicas"], start["global_batch"]) == (
+        "MirroredStrategy",
+        2,
+        8,
+    )
+    assert [p["name"] for p in start["phases"]] == ["head", "fine_tune"]
+    assert [e["epoch"] for e in _events("epoch", events)] == [1, 2]
+    assert _events("done", events)[0]["epochs_completed"] == 2
