@@ -13,7 +13,7 @@ from PIL import Image
 
 from data_factory import make_class_folder, make_messy_folder, write_image
 from gpu_assistant.data.images import load_for_model, resize_square
-from gpu_assistant.data.pipeline import build_datasets, preview_batches
+from gpu_assistant.data.pipeline import build_datasets
 from gpu_assistant.data.sample import sample_data_dir
 from gpu_assistant.data.scan import scan_folder
 from gpu_assistant.data.split import PipelineOptions, split_records, stable_order
@@ -97,9 +97,6 @@ def test_augmentation_changes_training_batches_but_never_validation(tmp_path: Pa
     augmented = np.sort(next(iter(data.train))[0].numpy().reshape(6, -1), axis=0)
     original = np.sort(next(iter(plain.train))[0].numpy().reshape(6, -1), axis=0)
     assert not np.array_equal(augmented, original)
-    previews = preview_batches(scan, options, batches=2, per_batch=4)
-    assert [p.shape for p in previews] == [(4, SIZE, SIZE, 3)] * 2
-    assert previews[0].dtype == np.uint8 and not np.array_equal(previews[0], previews[1])
 
 
 def _cache_files(directory: Path) -> list[str]:
@@ -266,11 +263,11 @@ def test_without_flip_augmentation_never_mirrors() -> None:
         assert any(mirrored) is flip and all(mirrored) is False
 
 
-def test_the_flip_option_reaches_training_batches_and_previews(
+def test_the_flip_option_reaches_training_batches(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`PipelineOptions(flip=False)` reaches the augmentation of training and of the preview:
-    with the other augmentations at zero strength, no image is ever mirrored."""
+    """`PipelineOptions(flip=False)` reaches the training augmentation: with the other
+    augmentations at zero strength, no image is ever mirrored."""
     from gpu_assistant.data import augment, pipeline
 
     still = partial(augment.Augmentation, max_rotation=0.0, max_zoom=0.0, max_contrast=0.0)
@@ -284,10 +281,8 @@ def test_the_flip_option_reaches_training_batches_and_previews(
         flipped = replace(options, flip=flip)
         train = build_datasets(scan, flipped).train
         epochs = [images for _ in range(3) for images, _ in train]
-        previews = preview_batches(scan, flipped, batches=3, per_batch=16)
-        for batches in (epochs, previews):
-            mirrored = [m for images in batches for m in _mirrored(np.asarray(images), plain)]
-            assert any(mirrored) is flip
+        mirrored = [m for images in epochs for m in _mirrored(np.asarray(images), plain)]
+        assert any(mirrored) is flip
 
 
 def test_big_jpegs_shrink_in_the_dct_like_a_full_decode(tmp_path: Path) -> None:

@@ -20,8 +20,6 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from gpu_assistant.data.augment import Augmentation, augmenter
 from gpu_assistant.data.cache import CachePlan, plan_cache
 from gpu_assistant.data.images import decode_group, decode_resized, shrinks
@@ -313,17 +311,3 @@ def image_batches(records: list[ImageRecord], image_size: int, batch_size: int) 
     _check_unchanged(records)
     return _untuned(_decoded(records, image_size).batch(batch_size).prefetch(2))
 
-
-def preview_batches(
-    scan: ScanResult, options: PipelineOptions, *, batches: int = 2, per_batch: int = 8
-) -> list[np.ndarray]:
-    """A few augmented batches (uint8 [N, S, S, 3]) for the UI, read without touching the cache."""
-    split = split_records(scan, options.val_split, options.test_split, options.seed)
-    sample = stable_order(split.train, scan.root, options.seed)[: max(1, per_batch)]
-    dataset = _decoded(sample, options.image_size).batch(per_batch)
-    augment = _augmenter(options) if options.augment else None
-    images = next(iter(dataset))[0]
-    out = []
-    for _ in range(batches):
-        out.append((augment(images, None)[0] if augment else images).numpy())
-    return out
