@@ -642,7 +642,7 @@ def _fit_phases(
     checkpoint, is ended as its fit() would have ended it (best weights back), not retrained.
     """
     settings = run.settings
-    clock = RunClock(steps, batch * run.replicas, phases[-1].end, run.device_type)
+    clock = RunClock(batch * run.replicas, phases[-1].end, run.device_type)
     saved = resumed.state if resumed else {}
     state = {"batch_size": batch, "history": saved.get("history", []), "best": saved.get("best")}
     best = load_best(resumed) if resumed else None
