@@ -18,6 +18,7 @@ from typing import Any
 from gpu_assistant.cli.arguments import path_argument
 from gpu_assistant.jobs import CancelToken, Event, UserError
 from gpu_assistant.training.models import MENU
+from gpu_assistant.training.settings import MIXED_PRECISION_CHOICES, default
 
 # Options that map 1:1 onto TrainSettings fields (None: keep the default or the resumed value).
 _FIELDS = (
@@ -53,15 +54,25 @@ def register(subparsers: Any) -> None:
         help="training epochs (default: 10 for the small CNN, 60 for a pretrained model's head "
         "on cached features; early stopping usually ends it sooner)",
     )
-    parser.add_argument("--batch-size", type=int, help="images per device per step (default 32)")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        help=f"images per device per step (default {default('batch_size')})",
+    )
     parser.add_argument(
         "--image-size",
         type=int,
         help="square side in pixels (default: the model's: 224 pretrained, 32 for tiny images "
         "or 96 with the small CNN)",
     )
-    parser.add_argument("--val-split", type=float, help="validation fraction (default 0.2)")
-    parser.add_argument("--learning-rate", type=float, help="Adam learning rate (default 0.001)")
+    parser.add_argument(
+        "--val-split", type=float, help=f"validation fraction (default {default('val_split')})"
+    )
+    parser.add_argument(
+        "--learning-rate",
+        type=float,
+        help=f"Adam learning rate (default {default('learning_rate')})",
+    )
     parser.add_argument(
         "--model",
         choices=list(MENU),
@@ -82,7 +93,11 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--multi-gpu", action="store_true", help="MirroredStrategy over GPUs")
     parser.add_argument("--gpus", help="comma-separated GPU indices, e.g. 0,1 (default: all)")
-    parser.add_argument("--mixed-precision", choices=["auto", "on", "off"], help="default auto")
+    parser.add_argument(
+        "--mixed-precision",
+        choices=MIXED_PRECISION_CHOICES,
+        help=f"default {default('mixed_precision')}",
+    )
     parser.add_argument(
         "--virtual-devices",
         type=int,
@@ -107,7 +122,9 @@ def register(subparsers: Any) -> None:
         "digits, text, anything whose mirror image is a different thing",
     )
     parser.add_argument("--no-early-stopping", action="store_true", help="train every epoch")
-    parser.add_argument("--seed", type=int, help="split and shuffle seed (default 1337)")
+    parser.add_argument(
+        "--seed", type=int, help=f"split and shuffle seed (default {default('seed')})"
+    )
     parser.add_argument(
         "--out", type=path_argument, help="run folder (default: a new one under runs/)"
     )
@@ -181,7 +198,7 @@ def _cluster(text: str) -> dict[str, Any]:
         except (OSError, UnicodeDecodeError) as error:
             raise UserError(f"Cannot read the cluster spec {source}: {error}.") from error
     try:
-        spec = json.loads(raw)
+        spec: dict[str, Any] = json.loads(raw)
     except ValueError as error:
         raise UserError(
             f"{where} is not valid TF_CONFIG JSON ({error}).", CLUSTER_EXAMPLE

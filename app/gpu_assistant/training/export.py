@@ -14,7 +14,7 @@ import shutil
 import tempfile
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -227,7 +227,6 @@ def _validation_arrays(run_dir: Path) -> tuple[np.ndarray, np.ndarray] | None:
 
     from gpu_assistant.data.pipeline import build_datasets
     from gpu_assistant.data.scan import scan_folder
-    from gpu_assistant.data.split import PipelineOptions
 
     folder = RunFolder(run_dir)
     if not (folder.settings.is_file() and folder.split.is_file()):
@@ -237,9 +236,8 @@ def _validation_arrays(run_dir: Path) -> tuple[np.ndarray, np.ndarray] | None:
         return None
     scan = scan_folder(settings.data_dir)
     split = load_split(folder.split, scan)
-    options = PipelineOptions(
-        image_size=settings.image_size, batch_size=64, augment=False, cache="none"
-    )
+    # One pass over the validation images: neither augmented nor cached.
+    options = replace(settings.pipeline_options(64), augment=False, cache="none")
     val = build_datasets(scan, options, split=split).val
     if val is None:
         return None

@@ -13,9 +13,12 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from gpu_assistant.jobs import UserError
+
+if TYPE_CHECKING:
+    from gpu_assistant.data.split import CacheMode, PipelineOptions
 
 # Bump it (and add a step to _MIGRATIONS) when a field changes meaning; a new field with a
 # default that reproduces older runs needs no bump (older files load with the default).
@@ -63,7 +66,7 @@ class TrainSettings:
     # Mirror left-right while augmenting. Settings saved before this field existed load with
     # True, which is what those runs did, so resume and the exported script reproduce them.
     flip: bool = True
-    cache: str = "auto"
+    cache: str = "auto"  # one of CACHE_CHOICES (validate() checks)
     cluster: dict[str, Any] | None = None  # a TF_CONFIG dict for MultiWorkerMirroredStrategy
     memory_growth: bool = True
     version: int = SETTINGS_VERSION
@@ -137,6 +140,20 @@ class TrainSettings:
                 raise UserError(message, fix)
         if self.cluster is not None:
             validate_cluster(self.cluster)
+
+    def pipeline_options(self, global_batch: int) -> PipelineOptions:
+        """The data pipeline's options for this run, batched `global_batch` images a step."""
+        from gpu_assistant.data.split import PipelineOptions
+
+        return PipelineOptions(
+            image_size=self.image_size,
+            batch_size=global_batch,
+            val_split=self.val_split,
+            seed=self.seed,
+            augment=self.augment,
+            flip=self.flip,
+            cache=cast("CacheMode", self.cache),
+        )
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -260,3 +277,12 @@ def _describe(hint: Any) -> str:
     origin = typing.get_origin(hint) or hint
     names = {bool: "true/false", int: "whole number", float: "number", str: "text"}
     return names.get(origin, "path" if origin is Path else getattr(origin, "__name__", "value"))
+
+
+def default(name: str) -> Any:
+    """The default of the `TrainSettings` field `name`: written once, there; the UI's first-run
+    options and the command line's help read it here."""
+    found = {f.name: f for f in dataclasses.fields(TrainSettings)}[name]
+    if found.default_factory is not dataclasses.MISSING:
+        return found.default_factory()
+    return found.default

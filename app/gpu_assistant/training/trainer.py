@@ -405,18 +405,8 @@ class _Inputs:
 
 def _datasets(run: _Run, scan: Any, split: Any, per_replica_batch: int) -> Any:
     from gpu_assistant.data.pipeline import build_datasets
-    from gpu_assistant.data.split import PipelineOptions
 
-    settings = run.settings
-    options = PipelineOptions(
-        image_size=settings.image_size,
-        batch_size=per_replica_batch * run.replicas,
-        val_split=settings.val_split,
-        seed=settings.seed,
-        augment=settings.augment,
-        flip=settings.flip,
-        cache=settings.cache,  # type: ignore[arg-type]
-    )
+    options = run.settings.pipeline_options(per_replica_batch * run.replicas)
     return build_datasets(scan, options, split=split, report=run.report, cancel=run.cancel)
 
 
@@ -579,7 +569,7 @@ def _fit_and_finish(
         )
         try:
             outcome = _fit_phases(
-                run, model, inputs, phases, steps=steps, batch=batch, resumed=resumed, extra=extra
+                run, model, inputs, phases, batch=batch, resumed=resumed, extra=extra
             )
             break
         except tf.errors.ResourceExhaustedError as error:
@@ -630,7 +620,6 @@ def _fit_phases(
     inputs: _Inputs,
     phases: list[_Phase],
     *,
-    steps: int,
     batch: int,
     resumed: Checkpoint | None,
     extra: list[Any],
@@ -778,8 +767,8 @@ def _finish(
         scorer, val = inputs.evaluation()
         probabilities, labels = predict_probabilities(scorer, val)
         ordered = stable_order(split.val, scan.root, run.settings.seed)
-        paths = [r.path for r in ordered] if len(ordered) == len(labels) else None
-        evaluation = evaluation_report(probabilities, labels, scan.class_names, paths)
+        images = [r.path for r in ordered] if len(ordered) == len(labels) else None
+        evaluation = evaluation_report(probabilities, labels, scan.class_names, images)
         write_json(folder.evaluation, evaluation)
         evaluation_path = folder.evaluation
         final = {**final, "model_val_accuracy": evaluation["accuracy"]}

@@ -13,21 +13,28 @@ from typing import Any
 from PySide6.QtCore import QByteArray, QSettings
 
 from gpu_assistant import paths
+from gpu_assistant.training.settings import default as settings_default
 
 SCHEMA_VERSION = 2
 VERSION_KEY = "schema/version"
 
+# The Data and Train pages' options: first-run values from TrainSettings (written once there).
 DEFAULT_OPTIONS: dict[str, Any] = {
-    "image_size": 96,
-    "val_split": 0.2,
-    "batch_size": 32,
-    "augment": True,
-    "flip": True,
-    "cache": "auto",
-    "model": "auto",
+    **{
+        name: settings_default(name)
+        for name in (
+            "val_split",
+            "batch_size",
+            "augment",
+            "flip",
+            "cache",
+            "model",
+            "learning_rate",
+        )
+    },
+    # Where the pages start otherwise (TrainSettings' None / 0 mean "the model's own"):
+    "image_size": 96,  # the Data page's spin box starts here
     "epochs": 0,  # the Train page's "Auto (by model)"
-    "learning_rate": 0.001,
-    "mixed_precision": "auto",
 }
 
 
@@ -58,7 +65,8 @@ class Settings:
         self._migrate()
 
     def _migrate(self) -> None:
-        version = int(self.store.value(VERSION_KEY, 1 if self.store.allKeys() else SCHEMA_VERSION))
+        saved = self.store.value(VERSION_KEY, 1 if self.store.allKeys() else SCHEMA_VERSION)
+        version = int(str(saved))
         if version > SCHEMA_VERSION:
             self.readonly = True  # written by a newer app: do not touch, use defaults
             return
