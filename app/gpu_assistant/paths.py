@@ -108,7 +108,7 @@ def temp_path(path: Path) -> Path:
     return path.with_name(f"{TEMP_PREFIX}{os.getpid()}-{path.name}")
 
 
-def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
+def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
     """`write(tmp)`, then `os.replace(tmp, path)`: a crash never leaves `path` half-written,
     and a failed write (a full disk, Ctrl-C) removes its temp file instead of leaving MBs."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -101,7 +101,7 @@ def test_closing_during_training_stops_the_thread_and_keeps_the_checkpoint(make_
     job = train.job
     qtbot.waitUntil(lambda: len(train.loss_plot.series("val loss")[0]) >= 1, timeout=180_000)
     window.close()
-    assert not job.is_running() and job.thread.isFinished()
+    assert not job.is_running() and job.worker_thread.isFinished()
     assert not window.state.runner.running()
     checkpoints = train.run_dir / "checkpoints"
     assert any(checkpoints.iterdir()), "the completed epoch's checkpoint is kept"

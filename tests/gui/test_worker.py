@@ -127,4 +127,4 @@ def test_shutdown_cancels_and_waits_for_every_thread(qtbot):
     jobs = [runner.start(f"job{n}", worker) for n in range(3)]
     assert runner.shutdown(10_000)
     assert stopped == [True, True, True]
-    assert all(job.thread.isFinished() for job in jobs)
+    assert all(job.worker_thread.isFinished() for job in jobs)

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from gpu_assistant.cli import EXIT_NO, EXIT_OK
 from gpu_assistant.cli.output import print_json
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "doctor",
         help="detect the GPU, recommend TensorFlow, and test it for real",
@@ -44,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from gpu_assistant.system.doctor import doctor
 
-    def show_progress(event: dict) -> None:
+    def show_progress(event: dict[str, Any]) -> None:
         if event.get("message") and not args.json:
             print(f"... {event['message']}", file=sys.stderr, flush=True)
 

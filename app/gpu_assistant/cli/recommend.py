@@ -7,13 +7,14 @@ they manage. Exit 0 when a GPU build fits without changes, 1 when it does not, 2
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from gpu_assistant.cli import EXIT_NO, EXIT_OK
 from gpu_assistant.cli.output import print_json
 from gpu_assistant.system.recommend import OSES
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "recommend",
         help="the TensorFlow version, package and install command for this GPU",
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK if result.ok else EXIT_NO
 
 
-def format_text(rec: dict) -> str:
+def format_text(rec: dict[str, Any]) -> str:
     """The recommendation as a short readable report (also used by `doctor`)."""
     system = rec["system"]
     gpus = ", ".join(f"{g['name']} ({g['compute_capability']})" for g in system["gpus"]) or "none"

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from gpu_assistant.cli.arguments import path_argument
 from gpu_assistant.cli.output import print_json
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "scan",
         help="check a folder of images (one sub-folder per class) and list what will be skipped",
@@ -26,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _print_text(result: dict) -> None:
+def _print_text(result: dict[str, Any]) -> None:
     print(f"{result['total']} usable images in {len(result['classes'])} classes ({result['root']})")
     width = max((len(c["name"]) for c in result["classes"]), default=0)
     for item in result["classes"]:
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from gpu_assistant.data.scan import scan_folder
     from gpu_assistant.jobs import ignore
 
-    def progress(event: dict) -> None:
+    def progress(event: dict[str, Any]) -> None:
         print_json(event, stream=sys.stderr, indent=None)
 
     result = scan_folder(args.folder, report=progress if args.progress else ignore).to_json()

@@ -208,7 +208,10 @@ def _cluster(text: str) -> dict[str, Any]:
 
 
 # Signals that stop training the way Ctrl-C does; the exit code says which one it was.
-STOP_SIGNALS = {signal.SIGINT: 130, **({signal.SIGTERM: 143} if hasattr(signal, "SIGTERM") else {})}
+STOP_SIGNALS: dict[int, int] = {
+    signal.SIGINT: 130,
+    **({signal.SIGTERM: 143} if hasattr(signal, "SIGTERM") else {}),
+}
 
 
 @contextmanager

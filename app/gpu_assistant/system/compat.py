@@ -213,7 +213,8 @@ def load_knowledge(folder: Path | None = None) -> Knowledge:
 
 def _read(path: Path) -> dict[str, Any]:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return data
     except (OSError, json.JSONDecodeError) as error:
         raise CompatDataError(
             f"{path.name}: cannot be read ({error}); reinstall the app"

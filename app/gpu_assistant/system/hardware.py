@@ -18,7 +18,7 @@ import sys
 import threading
 from dataclasses import asdict, dataclass, field
 from types import ModuleType
-from typing import Any, NamedTuple
+from typing import Any
 
 # NVML states, in words a user can act on.
 NVML_OK = "ok"
@@ -100,7 +100,8 @@ class SystemInfo:
         return asdict(self)
 
 
-class GpuUsage(NamedTuple):
+@dataclass(frozen=True)
+class GpuUsage:
     index: int
     used_mib: int
     total_mib: int
@@ -220,7 +221,8 @@ def _load_pynvml() -> ModuleType | None:
         import pynvml
     except ImportError:
         return None
-    return pynvml
+    module: ModuleType = pynvml
+    return module
 
 
 def _probe_nvml(

@@ -39,7 +39,8 @@ def app_requirements(path: Iterable[str] | None = None) -> list[RequirementRow] 
     found = list(importlib.metadata.distributions(name=DISTRIBUTION, path=search))
     if not found:
         return None
-    environment = {**default_environment(), "extra": ""}
+    environment = {key: str(value) for key, value in default_environment().items()}
+    environment["extra"] = ""
     rows = []
     for line in found[0].requires or []:
         try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 MATMUL_SIZE = {"CPU": 256, "GPU": 2048}
@@ -95,7 +96,7 @@ def _time_device(tf: Any, device: str) -> dict[str, Any]:
     entry: dict[str, Any] = {"device": device}
     n = MATMUL_SIZE[kind]
     batch, height, width, channels = CONV_SHAPE[kind]
-    tests = {
+    tests: dict[str, Callable[[], Any]] = {
         "matmul": lambda: tf.linalg.matmul(tf.random.normal((n, n)), tf.random.normal((n, n))),
         "conv2d": lambda: tf.nn.conv2d(
             tf.random.normal((batch, height, width, channels)),

@@ -74,7 +74,7 @@ def save_checkpoint(
 
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as handle:
-            np.savez(handle, **arrays)
+            np.savez(handle, **arrays)  # type: ignore[arg-type]  # numpy stub: allow_pickle
 
     write_atomically(final, write)
     counts = {part: len(items) for part, items in values.items()}

@@ -63,10 +63,13 @@ def run_gui() -> int:
         return 2
     app = application()
     from gpu_assistant.ui.main_window import MainWindow
+    from gpu_assistant.ui.pages.system import SystemPage
 
     window = MainWindow()
     window.show()
-    window.page("system").start_probe()
+    system = window.page("system")
+    assert isinstance(system, SystemPage)
+    system.start_probe()
     return int(app.exec())
 
 

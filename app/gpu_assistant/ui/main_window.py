@@ -44,7 +44,7 @@ class MainWindow(QMainWindow):
         self.setObjectName("mainWindow")
         self.state = AppState(settings or Settings(), nvml=nvml, parent=self)
         self.state.error.connect(self._show_error)
-        self.last_error_dialog = None
+        self.last_error_dialog: QMessageBox | None = None  # the last error shown (tests read it)
 
         self.pages: dict[str, Page] = {
             "system": SystemPage(self.state),

@@ -5,6 +5,7 @@ Without a GPU nothing is sampled here: the trainer's batch events carry this pro
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -20,7 +21,7 @@ def monitor_job(gpus: list[int], nvml: Any) -> Any:
         from gpu_assistant.system.hardware import gpu_usage
 
         while not cancel.cancelled:
-            usage = [u._asdict() for u in gpu_usage(gpus, nvml=nvml)]
+            usage = [dataclasses.asdict(u) for u in gpu_usage(gpus, nvml=nvml)]
             report({"event": "usage", "t": time.monotonic(), "gpus": usage})
             cancel.wait(SAMPLE_EVERY_S)
 

@@ -74,7 +74,7 @@ def simulated_nvml(count: int) -> Any:
         )
     if str(tests) not in sys.path:
         sys.path.insert(0, str(tests))
-    from fakes.nvml import FakeGPU, FakeNVML
+    from fakes.nvml import FakeGPU, FakeNVML  # type: ignore[import-not-found]  # tests/ on path
 
     return FakeNVML.with_gpus([FakeGPU(*SIMULATED_GPU) for _ in range(count)])
 

@@ -23,7 +23,9 @@ def named(widget: W, object_name: str, accessible: str, tip: str = "") -> W:
     return widget
 
 
-def button(text: str, object_name: str, on_click: Callable[[], None], tip: str = "") -> QPushButton:
+def button(
+    text: str, object_name: str, on_click: Callable[[], object], tip: str = ""
+) -> QPushButton:
     """A push button calling `on_click()` with no arguments.
 
     Qt's ``clicked(bool)`` would otherwise pass `checked` into the first parameter of the slot,

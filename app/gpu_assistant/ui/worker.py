@@ -119,16 +119,16 @@ class Job(QObject):
         super().__init__(parent)
         self.name = name
         self.token = CancelToken()
-        self.thread = QThread()
-        self.thread.setObjectName(f"job:{name}")
+        self.worker_thread = QThread()
+        self.worker_thread.setObjectName(f"job:{name}")
         self._worker = _Worker(fn, self.token)
-        self._worker.moveToThread(self.thread)
+        self._worker.moveToThread(self.worker_thread)
         self._worker.progress.connect(self._on_progress)
         self._worker.result.connect(self._on_result)
         self._worker.cancelled.connect(self._on_cancelled)
         self._worker.error.connect(self._on_error)
         self._worker.done.connect(self._on_done)
-        self.thread.started.connect(self._worker.run)
+        self.worker_thread.started.connect(self._worker.run)
 
     # Slots re-emit on the GUI thread (queued: this object lives there, the worker does not).
     @Slot(dict)
@@ -155,10 +155,10 @@ class Job(QObject):
         self.token.cancel()
 
     def is_running(self) -> bool:
-        return self.thread.isRunning()
+        return self.worker_thread.isRunning()
 
     def wait(self, timeout_ms: int) -> bool:
-        return self.thread.wait(timeout_ms)
+        return self.worker_thread.wait(timeout_ms)
 
 
 class JobRunner(QObject):
@@ -176,14 +176,16 @@ class JobRunner(QObject):
         job = Job(name, fn)
         self._jobs.append(job)
         job.finished.connect(lambda: self._forget(job))
-        job.thread.start()
+        job.worker_thread.start()
         self.job_started.emit(job)
         return job
 
     def running(self, name: str | None = None) -> list[Job]:
         """Jobs whose thread has not ended (a job whose `finished` is still queued counts not)."""
         return [
-            j for j in self._jobs if not j.thread.isFinished() and (name is None or j.name == name)
+            j
+            for j in self._jobs
+            if not j.worker_thread.isFinished() and (name is None or j.name == name)
         ]
 
     def shutdown(self, timeout_ms: int = 30_000) -> bool:
@@ -192,12 +194,12 @@ class JobRunner(QObject):
             job.cancel()
         stopped = True
         for job in list(self._jobs):
-            if job.thread.isRunning():
+            if job.worker_thread.isRunning():
                 stopped = job.wait(timeout_ms) and stopped
         return stopped
 
     def _forget(self, job: Job) -> None:
-        job.thread.wait()
+        job.worker_thread.wait()
         if job in self._jobs:
             self._jobs.remove(job)
         self.job_finished.emit(job)

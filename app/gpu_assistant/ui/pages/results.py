@@ -159,7 +159,7 @@ class ResultsPage(Page):
             widget = button(
                 f"Export {label}",
                 f"export_{key}Button",
-                lambda f=formats: self.export(list(f)),
+                lambda f=formats: self.export(list(f)),  # type: ignore[misc]
                 f"Write {label} into the run folder's export/ sub-folder; model formats are "
                 "re-scored on the validation images to prove they match the app.",
             )

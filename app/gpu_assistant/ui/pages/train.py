@@ -276,7 +276,7 @@ class TrainPage(Page):
             mixed_precision="on" if self.mixed_precision.isChecked() else "off",
             augment=bool(data["augment"]),
             flip=bool(data["flip"]),
-            cache=str(data["cache"]),
+            cache=data["cache"],
         )
 
     def start(self) -> None:
