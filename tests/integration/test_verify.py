@@ -11,7 +11,8 @@ import pytest
 
 from gpu_assistant.jobs import Cancelled, CancelToken
 from gpu_assistant.system import nvml_available
-from gpu_assistant.system.verify import FAIL, PASS, verify
+from gpu_assistant.system.diagnose import FAIL, PASS
+from gpu_assistant.system.verify import verify
 
 posix_only = pytest.mark.skipif(sys.platform.startswith("win"), reason="uses /bin/sh scripts")
 

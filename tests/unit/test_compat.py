@@ -73,6 +73,17 @@ def _edit(folder, name, change):
             lambda d: d["platforms"]["macos"]["gpu_route"].update(python_text="{pyhton}"),
             "unknown placeholder",
         ),
+        (
+            "tensorflow.json",
+            lambda d: d["traps"].pop(
+                next(i for i, t in enumerate(d["traps"]) if t["id"] == "windows_cpu_only")
+            ),
+            r"trap\(s\) \['windows_cpu_only'\] missing",
+        ),
+        ("tf_logs.json", lambda d: d["signatures"].pop(), r"signature\(s\) \['ptx_jit'\] missing"),
+        ("tf_logs.json", lambda d: d["signatures"][0].update(pattern="(?P<"), "bad or missing"),
+        ("tf_logs.json", lambda d: d["signatures"][0].update(flags=["LOUD"]), "bad or missing"),
+        ("tf_logs.json", lambda d: d["signatures"][1].update(sources=[]), "names no source"),
     ],
 )
 def test_bad_data_is_rejected_naming_the_row(tmp_path, name, change, words):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fakes.nvml import FakeNVML
 from gpu_assistant.child import child_env
+from gpu_assistant.system.diagnose import FAIL, PASS, gpu_order_check
 from gpu_assistant.system.hardware import probe
-from gpu_assistant.system.verify import FAIL, PASS, gpu_order_check
 
 
 def _tf_gpus(names):

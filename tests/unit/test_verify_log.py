@@ -1,4 +1,4 @@
-"""verify.analyse(): real TensorFlow log lines and child results become the right checks.
+"""diagnose.analyse(): real TensorFlow log lines and child results become the right checks.
 
 Log lines are copied from real TF output: this machine's TF 2.21 CPU run, and the public reports
 named in resources/compat/sources.json (TF_ISSUE_60646 dlopen, TF_ISSUES_MINCC minimum CC,
@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from gpu_assistant.system.verify import FAIL, PASS, WARN, analyse
+from gpu_assistant.system.diagnose import FAIL, PASS, WARN, analyse
 
 CUDA_BUILD = {
     "is_cuda_build": True,

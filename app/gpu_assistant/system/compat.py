@@ -20,6 +20,19 @@ from gpu_assistant.resources import resource_path
 Version = tuple[int, ...]
 _VERSION = re.compile(r"^\d+(\.\d+)*$")
 
+# Ids the code looks up: loading fails, naming the file, when the data lacks one.
+TRAPS_NAMED_IN_CODE = ("tensorrt_cp311", "and_cuda_ranges", "windows_cpu_only")
+LOG_SIGNATURES_NAMED_IN_CODE = (
+    "ignored_min_cc",
+    "missing_library",
+    "dlopen_failed",
+    "no_cuda_driver",
+    "driver_too_old",
+    "cuinit_failed",
+    "no_kernels",
+    "ptx_jit",
+)
+
 
 class CompatDataError(ValueError):
     """The shipped compatibility data is malformed (a packaging bug, not a user error)."""
@@ -139,6 +152,15 @@ class Knowledge:
     other_gpus: tuple[OtherGpu, ...]
     not_nvidia: dict[str, str]  # message, fix templates
     apple_route: AppleRoute
+    log_signatures: dict[str, re.Pattern[str]]  # tf_logs.json: TF log lines that explain
+
+    def trap(self, trap_id: str) -> Trap:
+        """The trap `trap_id` (one of TRAPS_NAMED_IN_CODE, so loading made sure it exists)."""
+        return next(t for t in self.traps if t.id == trap_id)
+
+    def log_signature(self, signature_id: str) -> re.Pattern[str]:
+        """The compiled TF log signature `signature_id` (one of LOG_SIGNATURES_NAMED_IN_CODE)."""
+        return self.log_signatures[signature_id]
 
     def other_gpu(self, name: str) -> OtherGpu | None:
         """The non-NVIDIA maker a GPU name belongs to, if it is a known one."""
@@ -159,6 +181,7 @@ def load_knowledge(folder: Path | None = None) -> Knowledge:
     sources = _read(folder / "sources.json")["sources"]
     tf = _read(folder / "tensorflow.json")
     gpus = _read(folder / "gpus.json")
+    logs = _read(folder / "tf_logs.json")
     checker = _Checker(set(sources))
     releases = tuple(_release(row, checker) for row in tf["releases"])
     ordered = sorted(releases, key=lambda r: parse_version(r.version), reverse=True)
@@ -174,6 +197,9 @@ def load_knowledge(folder: Path | None = None) -> Knowledge:
         )
         for row in tf["traps"]
     )
+    missing = sorted(set(TRAPS_NAMED_IN_CODE) - {t.id for t in traps})
+    if missing:
+        raise CompatDataError(f"tensorflow.json: trap(s) {missing} missing (the code needs them)")
     for name, platform in tf["platforms"].items():
         checker.sources(platform, f"platform {name}")
     checker.sources(tf["gpu_wheel_arches"], "gpu_wheel_arches")
@@ -208,6 +234,7 @@ def load_knowledge(folder: Path | None = None) -> Knowledge:
         other_gpus=tuple(_other_gpu(row, checker) for row in other["vendors"]),
         not_nvidia={"message": other["message"], "fix": other["fix"]},
         apple_route=_apple_route(tf["platforms"]["macos"]["gpu_route"], checker),
+        log_signatures=_log_signatures(logs["signatures"], checker),
     )
 
 
@@ -240,6 +267,24 @@ class _Checker:
         if unknown:
             raise CompatDataError(f"{where}: unknown source id(s) {unknown}")
         return tuple(ids)
+
+
+def _log_signatures(rows: list[dict[str, Any]], check: _Checker) -> dict[str, re.Pattern[str]]:
+    found = {}
+    for row in rows:
+        where = f"tf_logs.json: signature {row.get('id')}"
+        check.sources(row, where)
+        try:
+            flags = re.RegexFlag(0)
+            for name in row.get("flags", []):
+                flags |= re.RegexFlag[name]
+            found[row["id"]] = re.compile(row["pattern"], flags)
+        except (KeyError, re.error) as error:
+            raise CompatDataError(f"{where}: bad or missing pattern or flag ({error})") from error
+    missing = sorted(set(LOG_SIGNATURES_NAMED_IN_CODE) - set(found))
+    if missing:
+        raise CompatDataError(f"tf_logs.json: signature(s) {missing} missing (the code needs them)")
+    return found
 
 
 def _other_gpu(row: dict[str, Any], check: _Checker) -> OtherGpu:

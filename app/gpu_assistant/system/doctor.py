@@ -15,10 +15,11 @@ from typing import Any
 from gpu_assistant import __version__, paths
 from gpu_assistant.jobs import CancelToken, Report, ignore
 from gpu_assistant.system.compat import release_part
+from gpu_assistant.system.diagnose import FAIL, PASS, WARN, Check
 from gpu_assistant.system.hardware import NVML_OK, SystemInfo, probe
 from gpu_assistant.system.recommend import Recommendation, query_from_system, recommend
 from gpu_assistant.system.requirements import MISSING, OK, WRONG, RequirementRow, app_requirements
-from gpu_assistant.system.verify import FAIL, PASS, WARN, Check, VerifyResult
+from gpu_assistant.system.verify import VerifyResult
 from gpu_assistant.system.verify import verify as run_verification
 
 _GPU_PACKAGES = ("tensorflow", "tf-nightly")

@@ -17,7 +17,6 @@ from typing import Any
 from gpu_assistant.system.compat import (
     Knowledge,
     Release,
-    Trap,
     load_knowledge,
     parse_version,
     release_part,
@@ -405,18 +404,14 @@ def _package(release: Release, query: Query, k: Knowledge) -> tuple[str, Note | 
     if query.os == "windows":
         text = k.platforms["windows"]["cuda_install"].format(cuda=release.cuda, cudnn=release.cudnn)
         return f"tensorflow=={release.latest_patch}", Note("cuda_manual_install", text)
-    trap = _trap(k, "tensorrt_cp311")
-    broken = (
-        trap is not None
-        and trap.when.get("minor") == release.version
-        and trap.when.get("python") == query.python
-    )
+    trap = k.trap("tensorrt_cp311")
+    broken = trap.when.get("minor") == release.version and trap.when.get("python") == query.python
     if release.and_cuda and not broken:
         return f"tensorflow[and-cuda]=={release.latest_patch}", None
     text = k.texts["cuda_install_linux"].format(
         version=release.latest_patch, cuda=release.cuda, cudnn=release.cudnn
     )
-    if broken and trap is not None:
+    if broken:
         text = f"{trap.message} {text}"
     return f"tensorflow=={release.latest_patch}", Note("cuda_manual_install", text)
 
@@ -459,8 +454,8 @@ def _release_warnings(
                 f"{held_back[0].glibc_min} or newer (e.g. in a container).",
             )
         )
-    ranges = _trap(k, "and_cuda_ranges")
-    if ranges and chosen.and_cuda_style == "ranges" and query.os in ("linux", "wsl2"):
+    ranges = k.trap("and_cuda_ranges")
+    if chosen.and_cuda_style == "ranges" and query.os in ("linux", "wsl2"):
         warnings.append(Note(ranges.id, ranges.message))
     platform = k.platforms[query.os]
     for note in platform.get("notes", []):
@@ -566,10 +561,6 @@ def _cpu_fallback(query: Query, k: Knowledge) -> dict[str, Any]:
 
 
 # -- small helpers ----------------------------------------------------------------------------
-
-
-def _trap(k: Knowledge, trap_id: str) -> Trap | None:
-    return next((t for t in k.traps if t.id == trap_id), None)
 
 
 def _dedupe(blockers: list[Blocker]) -> list[Blocker]:

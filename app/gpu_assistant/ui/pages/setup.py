@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from gpu_assistant.jobs import CancelToken, Report, UserError
-from gpu_assistant.system.verify import gpu_order_check
+from gpu_assistant.system.diagnose import gpu_order_check
 from gpu_assistant.ui.job_slot import JobSlot
 from gpu_assistant.ui.state import AppState
 from gpu_assistant.ui.widgets import Page, button, named, wrap_label
