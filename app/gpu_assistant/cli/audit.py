@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from gpu_assistant.cli.output import print_json
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "audit",
         help="find duplicate images and images that may be in the wrong class folder",
@@ -28,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _print_text(result: dict) -> None:
+def _print_text(result: dict[str, Any]) -> None:
     print(result["duplicates_summary"])
     for number, group in enumerate(result["duplicates"]["groups"], start=1):
         kind = "identical" if group["exact"] else f"similarity {group['similarity']:.3f}"
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from gpu_assistant.jobs import ignore
     from gpu_assistant.training.audit import audit_folder
 
-    def progress(event: dict) -> None:
+    def progress(event: dict[str, Any]) -> None:
         print_json(event, stream=sys.stderr, indent=None)
 
     result = audit_folder(
