@@ -60,7 +60,6 @@ class TrainPage(Page):
         self.state = state
         self.slot = JobSlot(state.runner, parent=self)
         self.monitor = JobSlot(state.runner, parent=self)
-        self.steps_per_epoch = 0
         self.best_epoch: int | None = None  # the epoch whose weights the run kept
         self.last_result: Any = None
         self.run_dir: Path | None = None  # the current run's folder, known from its start event
@@ -392,7 +391,7 @@ class TrainPage(Page):
         elif kind == "model_choice":
             chosen = f"{event.get('label')} at {event.get('image_size')} px."
             self.model_reason.setText(f"{chosen} {event.get('reason') or ''}".strip())
-        elif kind in {"warning", "retry", "message", "progress", "fine_tune_estimate"}:
+        elif kind in {"warning", "progress", "fine_tune_estimate"}:
             self.status.setText(str(event.get("message", "")))
         elif kind in {"done", "cancelled"} and event.get("best_epoch"):
             self.best_epoch = int(event["best_epoch"])
