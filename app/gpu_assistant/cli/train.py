@@ -273,8 +273,14 @@ def _text_report(event: Event) -> None:
     elif name == "done":
         best = f", best epoch {event['best_epoch']} restored" if event.get("best_epoch") else ""
         print(f"Done ({event['status']}{best}). Model: {event['model_path']}")
+        score = (event.get("metrics") or {}).get("model_val_accuracy")
+        if score is not None:
+            print(f"Validation accuracy of the saved model: {score:.1%}")
     elif name == "cancelled":
-        print(f"Cancelled. Kept: {event.get('model_path') or 'the last checkpoint'}")
+        if event.get("model_path"):
+            print(f"Cancelled. Kept: {event['model_path']} (the last completed epoch)")
+        else:
+            print("Cancelled before the first epoch finished: no model was saved.")
 
 
 def _json_report(event: Event) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 MAX_MISCLASSIFIED = 200  # enough for the Results page; the counts stay exact
+MIN_VAL_IMAGES, MIN_VAL_PER_CLASS = 30, 5  # fewer: the accuracy is too noisy to trust
 
 
 def predict_probabilities(model: Any, dataset: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -75,3 +76,33 @@ def evaluation_report(
 
 def _ratio(part: int, whole: int) -> float | None:
     return round(part / whole, 5) if whole else None
+
+
+def trust_warnings(evaluation: dict[str, Any]) -> list[str]:
+    """Why this accuracy should not be trusted (none: []): at or below chance, or too few
+    validation images. The CLI, its JSON events, evaluation.json and the Results page all say
+    the same, so no user is handed a useless model with a plain "Done".
+
+    Chance is the better of guessing (1 / classes) and always answering the most common class
+    (its share of the validation images)."""
+    samples = int(evaluation.get("samples") or 0)
+    supports = [int(entry.get("support") or 0) for entry in evaluation.get("per_class", [])]
+    accuracy = evaluation.get("accuracy")
+    notes = []
+    if samples and supports and accuracy is not None:
+        chance = max(1 / len(supports), max(supports) / samples)
+        if accuracy <= chance + 1e-9:
+            notes.append(
+                f"{accuracy:.0%} is no better than chance ({chance:.0%}: always answering the "
+                "most common class): the model has not learned to tell the classes apart. Add "
+                "images, check the labels, train longer or try the other model."
+            )
+    small = [s for s in supports if s < MIN_VAL_PER_CLASS]
+    if samples < MIN_VAL_IMAGES or small:
+        notes.append(
+            f"Only {samples} validation images (fewest in one class: {min(supports, default=0)})"
+            f": one image more or less right moves the accuracy by {1 / max(samples, 1):.0%}. "
+            f"Trust it once there are at least {MIN_VAL_IMAGES} (and {MIN_VAL_PER_CLASS} per "
+            "class): add images or raise the validation split."
+        )
+    return notes

@@ -33,7 +33,11 @@ from gpu_assistant.training.checkpoints import (
     restore,
     save_base,
 )
-from gpu_assistant.training.evaluate import evaluation_report, predict_probabilities
+from gpu_assistant.training.evaluate import (
+    evaluation_report,
+    predict_probabilities,
+    trust_warnings,
+)
 from gpu_assistant.training.lock import run_lock
 from gpu_assistant.training.models import (
     AUTO,
@@ -769,7 +773,10 @@ def _finish(
         ordered = stable_order(split.val, scan.root, run.settings.seed)
         images = [r.path for r in ordered] if len(ordered) == len(labels) else None
         evaluation = evaluation_report(probabilities, labels, scan.class_names, images)
+        evaluation["warnings"] = trust_warnings(evaluation)
         write_json(folder.evaluation, evaluation)
+        for message in evaluation["warnings"]:
+            run.report({"event": "warning", "message": message})
         evaluation_path = folder.evaluation
         final = {**final, "model_val_accuracy": evaluation["accuracy"]}
     status = (

@@ -50,9 +50,6 @@ EXPORT_FORMATS = (
 )
 
 
-MIN_VAL_IMAGES, MIN_VAL_PER_CLASS = 30, 5  # fewer: the accuracy is too noisy to trust
-
-
 def _read_json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
 
@@ -453,31 +450,10 @@ class ResultsPage(Page):
 
 
 def trust_warning(evaluation: dict[str, Any]) -> str:
-    """Why this accuracy should not be trusted, or "": at or below chance, or too few images.
+    """The engine's reasons not to trust this accuracy (training.evaluate), one line each."""
+    from gpu_assistant.training.evaluate import trust_warnings
 
-    Chance is the better of guessing (1 / classes) and always answering the most common class
-    (its share of the validation images)."""
-    samples = int(evaluation.get("samples") or 0)
-    supports = [int(entry.get("support") or 0) for entry in evaluation.get("per_class", [])]
-    accuracy = evaluation.get("accuracy")
-    notes = []
-    if samples and supports and accuracy is not None:
-        chance = max(1 / len(supports), max(supports) / samples)
-        if accuracy <= chance + 1e-9:
-            notes.append(
-                f"⚠ {accuracy:.0%} is no better than chance ({chance:.0%}: always answering the "
-                "most common class): the model has not learned to tell the classes apart. Add "
-                "images, check the labels, train longer or try the other model."
-            )
-    small = [s for s in supports if s < MIN_VAL_PER_CLASS]
-    if samples < MIN_VAL_IMAGES or small:
-        notes.append(
-            f"⚠ Only {samples} validation images (fewest in one class: {min(supports, default=0)})"
-            f": one image more or less right moves the accuracy by {1 / max(samples, 1):.0%}. "
-            f"Trust it once there are at least {MIN_VAL_IMAGES} (and {MIN_VAL_PER_CLASS} per "
-            "class): add images or raise the validation split."
-        )
-    return "\n".join(notes)
+    return "\n".join(f"⚠ {note}" for note in trust_warnings(evaluation))
 
 
 def _percent(value: float | None) -> str:
