@@ -56,23 +56,37 @@ def test_similar_pairs_across_blocks(monkeypatch) -> None:
     assert pairs[1][2] == pytest.approx(1.0)
 
 
-def test_near_copies_join_transitively_with_the_weakest_link(tmp_path: Path) -> None:
+def _plane(degrees: dict[int, float]) -> np.ndarray:
+    """Features of 6 images: those in `degrees` lie in one plane at those angles."""
+    features = np.eye(6, dtype=np.float32)
+    for index, angle in degrees.items():
+        features[index] = 0
+        features[index, [1, 4]] = np.cos(np.radians(angle)), np.sin(np.radians(angle))
+    return features
+
+
+def test_near_copies_do_not_chain_into_one_group(tmp_path: Path) -> None:
     make_class_folder(tmp_path, {"a": 3, "b": 3})
     scan = scan_folder(tmp_path)
-    features = np.eye(6, dtype=np.float32)
-    # 1, 4 and 5 lie 20 degrees apart in one plane: 1~4 and 4~5 pass the threshold, 1~5
-    # (40 degrees) does not, yet all three are one group.
-    for index, degrees in ((1, 0), (4, 20), (5, 40)):
-        angle = np.radians(degrees)
-        features[index] = 0
-        features[index, [1, 4]] = np.cos(angle), np.sin(angle)
+    # 1~4 (15 degrees) and 4~5 (25) pass the threshold, 1~5 (40) does not: chaining them
+    # grouped 13 different faces once. 5 joins no group, as it is not alike to 1.
+    found = find_duplicates(scan.records, _plane({1: 0, 4: 15, 5: 40}), threshold=0.9)
 
-    found = find_duplicates(scan.records, features, threshold=0.9)
+    assert [g.members for g in found.groups] == [(1, 4)]
+    assert not found.groups[0].exact
+    assert found.groups[0].similarity == pytest.approx(np.cos(np.radians(15)), abs=1e-5)
+    assert found.threshold == 0.9 and found.checked == 6
+
+
+def test_near_copies_alike_to_each_other_form_one_group_with_the_weakest_link(
+    tmp_path: Path,
+) -> None:
+    make_class_folder(tmp_path, {"a": 3, "b": 3})
+    scan = scan_folder(tmp_path)
+    found = find_duplicates(scan.records, _plane({1: 0, 4: 10, 5: 20}), threshold=0.9)
 
     assert [g.members for g in found.groups] == [(1, 4, 5)]
-    assert not found.groups[0].exact
     assert found.groups[0].similarity == pytest.approx(np.cos(np.radians(20)), abs=1e-5)
-    assert found.threshold == 0.9 and found.checked == 6
 
 
 def test_duplicate_groups_never_straddle_the_split(tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ from gpu_assistant.jobs import CancelToken, Report, ignore
 # count as the same picture, measured by benchmarks/bench_audit.py on injected resized /
 # re-encoded / cropped copies: recall 0.95 on both folders at 0.88, with no distinct photo
 # grouped (scikit-image's) and 10 % of the drawn-object pictures grouped with another drawing
-# of the same design (README).
+# of the same design (README). Groups form by complete linkage (see _Groups).
 NEAR_DUPLICATE_COSINE = 0.88
 _HASH_CHUNK = 1 << 20
 _BLOCK = 1024  # rows of the similarity matrix computed at once (1024 x N float32)
@@ -132,11 +132,16 @@ def file_digests(
 
 
 class _Groups:
-    """Union-find over record indices, remembering the weakest link of each set."""
+    """Union-find over record indices, remembering the weakest link of each set.
+
+    Near copies join only by complete linkage (`join_if_all_alike`): a picture enters a
+    group only when it is alike to every member. Plain chaining let distinct photos of one
+    kind (13 different faces) join through a run of pairs each just above the threshold."""
 
     def __init__(self, count: int) -> None:
         self.parent = list(range(count))
         self.weakest: dict[int, float] = {}
+        self.members: dict[int, list[int]] = {i: [i] for i in range(count)}
 
     def find(self, index: int) -> int:
         while self.parent[index] != index:
@@ -149,8 +154,26 @@ class _Groups:
         if root_a == root_b:
             return
         weakest = min(similarity, self.weakest.pop(root_a, 1.0), self.weakest.pop(root_b, 1.0))
-        self.parent[max(root_a, root_b)] = min(root_a, root_b)
-        self.weakest[min(root_a, root_b)] = weakest
+        low, high = min(root_a, root_b), max(root_a, root_b)
+        self.parent[high] = low
+        self.weakest[low] = weakest
+        self.members[low] += self.members.pop(high)
+
+    def join_if_all_alike(
+        self, a: int, b: int, similarity: float, alike: dict[tuple[int, int], float]
+    ) -> None:
+        """Join a's and b's groups when every pair across them is alike (in `alike`, keyed
+        (low, high), or the same file): the groups' weakest link is then that pair's."""
+        root_a, root_b = self.find(a), self.find(b)
+        if root_a == root_b:
+            return
+        links = [
+            alike.get((min(i, j), max(i, j)))
+            for i in self.members[root_a]
+            for j in self.members[root_b]
+        ]
+        if all(link is not None for link in links):
+            self.join(a, b, min([similarity, *(link for link in links if link is not None)]))
 
     def sets(self) -> list[tuple[list[int], float]]:
         members: dict[int, list[int]] = {}
@@ -201,15 +224,22 @@ def find_duplicates(
     first_with: dict[str, int] = {}
     for index, digest in enumerate(digests):
         groups.join(first_with.setdefault(digest, index), index, 1.0)
-    for a, b, similarity in known_pairs:
-        groups.join(a, b, similarity)
     pairs: list[tuple[int, int, float]] = []
     if features is not None:
         message = "Comparing images for near copies"
         report({"event": "progress", "done": 0, "total": len(records), "message": message})
         pairs = similar_pairs(features, threshold, cancel)
-        for a, b, similarity in pairs:
-            groups.join(a, b, similarity)
+    alike = {(min(a, b), max(a, b)): s for a, b, s in [*known_pairs, *pairs]}
+    for index, digest in enumerate(digests):  # the same file is alike to its copies' matches
+        first = first_with[digest]
+        if first != index:
+            for (i, j), s in list(alike.items()):
+                if first in (i, j):
+                    other = j if i == first else i
+                    alike.setdefault((min(index, other), max(index, other)), s)
+            alike[(first, index)] = 1.0
+    for (a, b), similarity in sorted(alike.items(), key=lambda item: -item[1]):
+        groups.join_if_all_alike(a, b, similarity, alike)
     found = [
         DuplicateGroup(tuple(members), len({digests[i] for i in members}) == 1, weakest)
         for members, weakest in groups.sets()
