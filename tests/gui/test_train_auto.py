@@ -27,18 +27,23 @@ def test_auto_is_the_default_and_says_what_it_picks(make_window) -> None:
 
     window.state.set_scan(_scan((640, 480)))
     assert "EfficientNet-Lite0" in train.model_reason.text()
-    train.on_event(
-        {
-            "event": "model_choice",
-            "label": "Pretrained (EfficientNet-Lite0, offline)",
-            "image_size": 224,
-            "reason": "Because.",
-        }
-    )
+    train.on_event(_choice_event())
     assert (
-        train.model_reason.text() == "Pretrained (EfficientNet-Lite0, offline) at 224 px. Because."
+        train.model_reason.text() == "Pretrained (EfficientNet-Lite0, offline). Because. (224 px)"
     )
+    reason = "Pretrained (EfficientNet-Lite0, offline): the images are photo-sized."
+    train.on_event({**_choice_event(), "reason": reason})
+    assert train.model_reason.text() == f"{reason} (224 px)"  # the model named once
 
     train.model.setCurrentIndex(train.model.findData(SMALL_CNN))
     assert train.model_reason.text() == ""
     assert train.settings().image_size == window.state.data_options["image_size"]
+
+
+def _choice_event() -> dict:
+    return {
+        "event": "model_choice",
+        "label": "Pretrained (EfficientNet-Lite0, offline)",
+        "image_size": 224,
+        "reason": "Because.",
+    }

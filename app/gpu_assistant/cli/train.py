@@ -263,7 +263,9 @@ def _text_report(event: Event) -> None:
             f"{event['images_per_s']} img/s)"
         )
     elif name == "model_choice":
-        print(f"Model: {event['label']} at {event['image_size']} px. {event['reason']}".strip())
+        from gpu_assistant.training.auto import choice_text
+
+        print(f"Model: {choice_text(event['label'], event['image_size'], event['reason'] or '')}")
     elif name == "fine_tune_estimate":
         print(event["message"])
     elif name == "waiting":

@@ -90,3 +90,10 @@ def resolve(
         fine_tune = model_choice(model).has_backbone and device_type == "GPU"
         changes["fine_tune_epochs"] = GPU_FINE_TUNE_EPOCHS if fine_tune else 0
     return Resolved(replace(settings, **changes, model_reason=reason), reason)
+
+
+def choice_text(label: str, image_size: int, reason: str) -> str:
+    """One line for the model a run trains: the reason when it names the model already (Auto's
+    reasons do), else the model's label; with the image size."""
+    text = reason if reason.startswith(label) else f"{label}. {reason}".strip()
+    return f"{text} ({image_size} px)"

@@ -90,7 +90,7 @@ def export(
         "tflite": lambda tmp: _tflite(model, tmp),
         "labels": lambda tmp: shutil.copyfile(classifier.labels_file, tmp),
         "script": lambda tmp: tmp.write_text(
-            render_script(settings, classifier.labels, Path(out_dir).name), encoding="utf-8"
+            render_script(settings, classifier.labels, run_dir.name), encoding="utf-8"
         ),
         "script_backbone": lambda tmp: _start_backbone(run_dir, settings).save(tmp),
     }

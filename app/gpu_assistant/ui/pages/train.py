@@ -389,8 +389,10 @@ class TrainPage(Page):
                 plot.append(f"train {name}", x, event.get(name))
                 plot.append(f"val {name}", x, event.get(f"val_{name}"))
         elif kind == "model_choice":
-            chosen = f"{event.get('label')} at {event.get('image_size')} px."
-            self.model_reason.setText(f"{chosen} {event.get('reason') or ''}".strip())
+            from gpu_assistant.training.auto import choice_text
+
+            text = choice_text(event["label"], event["image_size"], event.get("reason") or "")
+            self.model_reason.setText(text)
         elif kind in {"warning", "progress", "fine_tune_estimate"}:
             self.status.setText(str(event.get("message", "")))
         elif kind in {"done", "cancelled"} and event.get("best_epoch"):
