@@ -326,8 +326,9 @@ class TrainPage(Page):
         self.stop_button.setEnabled(True)
         self.resume_button.setVisible(False)
         self.results_button.setEnabled(False)
-        # The child re-checks the Data page's scan by size and mtime instead of decoding again.
-        known = fingerprints(self.state.scan)
+        # The child re-checks the Data page's scan by size and mtime instead of decoding again
+        # (a run resumed from the Runs page may come before any scan: the child scans).
+        known = fingerprints(self.state.scan) if self.state.scan is not None else []
         self.slot.start(
             "train",
             _train_job(settings, known),
