@@ -198,19 +198,24 @@ def test_a_class_folder_whose_name_is_not_utf8_is_refused_with_a_clear_message(
 @pytest.mark.slow
 def test_a_file_deleted_while_the_cache_fills_is_skipped_and_reported(tmp_path: Path) -> None:
     data = make_class_folder(tmp_path / "data", {"red": 8, "green": 8})
-    victim = data / "green" / "img_0007.png"
+    out = tmp_path / "run"
     report = Recorder()
+    deleted: list[Path] = []
 
     def delete_when_preparing(event: dict[str, Any]) -> None:
+        # The first "Preparing" event comes after a batch of training images is decoded: the
+        # last validation image (decoded after every training image) is still to come.
         report(event)
-        if event["event"] == "progress" and "Preparing" in event["message"]:
-            victim.unlink(missing_ok=True)
+        if event["event"] == "progress" and "Preparing" in event["message"] and not deleted:
+            victim = data / json.loads((out / "split.json").read_text())["val"][-1]
+            victim.unlink()
+            deleted.append(victim)
 
-    settings = _settings(data, tmp_path / "run", cache="memory")
+    settings = _settings(data, out, cache="memory")
     result = train(settings, delete_when_preparing, CancelToken())
     assert result.status == "completed"
     (warning,) = [w for w in report.named("warning") if "path" in w]
-    assert warning["path"] == str(victim)
+    assert warning["path"] == str(deleted[0])
     assert "deleted while the images were being prepared" in warning["message"]
     (start,) = report.named("start")
     assert start["train_images"] + start["val_images"] == 15

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QCoreApplication, Qt
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -35,6 +35,7 @@ from gpu_assistant.ui.state import AppState
 from gpu_assistant.ui.widgets import Page
 
 SHUTDOWN_WAIT_MS = 60_000  # a training step on a slow CPU; cancel is honoured at the next step
+SHUTDOWN_ROUNDS = 3  # jobs started by the last signals of stopped ones, stopped in turn
 
 
 class MainWindow(QMainWindow):
@@ -136,5 +137,12 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Stopping running jobs…")
             self.setCursor(Qt.CursorShape.WaitCursor)
         self.state.runner.shutdown(SHUTDOWN_WAIT_MS)
+        # A stopped job's last signals may start another (a page refreshing after it): let
+        # them arrive, and stop what they started, so no thread outlives the window.
+        for _ in range(SHUTDOWN_ROUNDS):
+            QCoreApplication.processEvents()
+            if not self.state.runner.running():
+                break
+            self.state.runner.shutdown(SHUTDOWN_WAIT_MS)
         sys.excepthook = self._previous_hook
         event.accept()
