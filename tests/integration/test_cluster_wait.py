@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,18 +15,13 @@ from pathlib import Path
 import pytest
 
 from data_factory import make_class_folder
+from net import free_ports
 
 pytestmark = [pytest.mark.tf, pytest.mark.slow]
 
 
 def _unused_addresses(count: int) -> list[str]:
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return [f"127.0.0.1:{port}" for port in ports]
+    return [f"127.0.0.1:{port}" for port in free_ports(count)]
 
 
 def _start(tmp_path: Path, timeout_s: str) -> subprocess.Popen[str]:

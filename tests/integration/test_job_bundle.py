@@ -7,7 +7,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +18,7 @@ from gpu_assistant.cli import main
 from gpu_assistant.jobs import CancelToken, ignore
 from gpu_assistant.training.settings import TrainSettings
 from gpu_assistant.training.trainer import train
+from net import free_ports
 
 pytestmark = [pytest.mark.tf, pytest.mark.slow]
 
@@ -38,16 +38,6 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         val_split=0.2,
     )
     return train(settings, ignore, CancelToken()).run_dir
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def _bundle(run_dir: Path, out: Path, ports: list[int]) -> Path:
@@ -105,7 +95,7 @@ def test_custom_loop_trains_on_two_logical_devices(run_dir: Path, tmp_path: Path
 
 
 def test_bundle_trains_as_two_workers_on_localhost(run_dir: Path, tmp_path: Path) -> None:
-    bundle = _bundle(run_dir, tmp_path / "job", _free_ports(2))
+    bundle = _bundle(run_dir, tmp_path / "job", free_ports(2))
     args = [_data_dir(run_dir), "--split", "split.json", "--out", "trained", "--epochs", "1"]
     workers = [_worker(bundle, index, *args) for index in (0, 1)]  # auto: custom
     outputs = [worker.communicate(timeout=300)[0] for worker in workers]
@@ -118,7 +108,7 @@ def test_bundle_trains_as_two_workers_on_localhost(run_dir: Path, tmp_path: Path
 
 
 def test_a_worker_whose_peer_never_comes_says_so_and_stops(run_dir: Path, tmp_path: Path) -> None:
-    ports = _free_ports(2)
+    ports = free_ports(2)
     bundle = _bundle(run_dir, tmp_path / "job", ports)
     worker = _worker(bundle, 0, _data_dir(run_dir), "--peer-timeout", "8", "--out", "trained")
     output, _ = worker.communicate(timeout=120)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +18,7 @@ import pytest
 
 from data_factory import make_class_folder
 from gpu_assistant.training.checkpoints import latest_checkpoint
+from net import free_ports
 
 pytestmark = [pytest.mark.tf, pytest.mark.slow]
 TIMEOUT_S = 240
@@ -91,18 +91,8 @@ def test_augmentation_flags_reach_the_saved_settings(
     assert (saved["augment"], saved["flip"]) == (augment, flip)
 
 
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def test_two_multi_worker_processes_complete_an_epoch(tiny: Path, tmp_path: Path) -> None:
-    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+    workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
     processes = []
     for index in range(2):
         spec = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
