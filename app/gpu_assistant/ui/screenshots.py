@@ -23,14 +23,22 @@ SIZE = (1180, 780)
 SIMULATED_GPU = ("NVIDIA GeForce RTX 3090", (8, 6), 24576)
 
 
-def _wait(predicate: Callable[[], bool], timeout_s: float) -> None:
-    from PySide6.QtTest import QTest
+def _pause(ms: int) -> None:
+    """Run the event loop for `ms`. Not QTest.qWait: PySide6 6.11 holds the GIL through it,
+    which starved the app's worker threads (a scan of the sample data took minutes)."""
+    from PySide6.QtCore import QEventLoop, QTimer
 
+    loop = QEventLoop()
+    QTimer.singleShot(ms, loop.quit)
+    loop.exec()
+
+
+def _wait(predicate: Callable[[], bool], timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while not predicate():
         if time.monotonic() > deadline:
             raise TimeoutError("the app did not reach the state to capture in time")
-        QTest.qWait(50)
+        _pause(50)
 
 
 def capture(
@@ -102,7 +110,6 @@ def _label_simulated(window: Any, count: int) -> None:
 
 def _grab_simulated(window: Any, out_dir: Path, suffix: str) -> list[Path]:
     """System and Train only: the GPU table, and multi-GPU switched on with a box per GPU."""
-    from PySide6.QtTest import QTest
 
     window.page("system").start_probe()
     data, train = window.page("data"), window.page("train")
@@ -115,7 +122,7 @@ def _grab_simulated(window: Any, out_dir: Path, suffix: str) -> list[Path]:
     written = []
     for index, name in ((1, "system"), (4, "train")):
         window.go(index - 1)
-        QTest.qWait(300)
+        _pause(300)
         path = out_dir / f"{index}-{name}{suffix}.png"
         window.grab().save(str(path))
         written.append(path)
@@ -125,8 +132,6 @@ def _grab_simulated(window: Any, out_dir: Path, suffix: str) -> list[Path]:
 def _drive_and_grab(
     window: Any, out_dir: Path, suffix: str, extra_sizes: tuple[tuple[int, int], ...]
 ) -> list[Path]:
-    from PySide6.QtTest import QTest
-
     window.page("system").start_probe()
     setup, data, train, results = (window.page(n) for n in ("setup", "data", "train", "results"))
     _wait(lambda: setup.recommendation is not None, 30)
@@ -153,7 +158,7 @@ def _drive_and_grab(
             window.go(index - 1)
             if name == "data":
                 window.page("data").tabs.setCurrentIndex(0)
-            QTest.qWait(300)  # let plots redraw (5 Hz)
+            _pause(300)  # let plots redraw (5 Hz)
             path = out_dir / f"{index}-{name}{suffix}{tag}.png"
             window.grab().save(str(path))
             written.append(path)
