@@ -186,7 +186,7 @@ class MislabelsView(QWidget):
             "features) and lists those whose folder it disagrees with.",
             "mislabelsSummary",
         )
-        self.find_button = button("&Find them", "findMislabelsButton", self.find)
+        self.find_button = button("&Find them", "findMislabelsButton", self.find_mislabels)
         self.move_button = button("Move to …", "moveToClassButton", self.move_selected)
         self.undo_button = button("&Undo move", "undoMoveButton", self.undo)
         self.stale = wrap_label("", "staleRunLabel")
@@ -220,7 +220,7 @@ class MislabelsView(QWidget):
         self.find_button.setEnabled(True)
         self._show_stale()
 
-    def find(self) -> None:
+    def find_mislabels(self) -> None:  # not `find`: that is QWidget.find, a static method
         if self.root is None:
             return
         self.summary.setText("Computing every image's features in a child process…")

@@ -115,8 +115,9 @@ class JobSlot(QObject):
 
     def _show_progress(self, event: dict[str, Any]) -> None:
         total, done = event.get("total"), event.get("done")
-        ready = isinstance(total, int) and total > 0 and isinstance(done, int)
-        if self._progress is not None and ready:
+        if self._progress is None or not (isinstance(total, int) and isinstance(done, int)):
+            return
+        if total > 0:
             self._progress.setRange(0, total)
             self._progress.setValue(done)
 
