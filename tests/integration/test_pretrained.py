@@ -97,23 +97,29 @@ def test_auto_trains_the_head_on_cached_features_and_exports_the_full_model(
 
     events: list[dict[str, Any]] = []
     out = tmp_path / "run"
-    result = train(_settings(photos, out, model="auto", epochs=3), events.append, CancelToken())
+    settings = _settings(photos, out, model="auto", epochs=3, top_epochs=2)
+    result = train(settings, events.append, CancelToken())
     assert result.status == "completed"
     (choice,) = _events("model_choice", events)
     assert choice["model"] == OFFLINE_BACKBONE
     assert "photo-sized" in choice["reason"]
     saved = TrainSettings.load(out / "settings.json")
     assert (saved.model, saved.model_reason) == (OFFLINE_BACKBONE, choice["reason"])
-    assert saved.fine_tune_epochs == 0  # the CPU: the head only, fine-tuning offered
+    assert saved.fine_tune_epochs == 0  # the CPU: the head and the top, fine-tuning offered
     (estimate,) = _events("fine_tune_estimate", events)
     assert estimate["seconds_per_epoch"] > 0
     (features,) = _events("features", events)
     assert (features["computed"], features["cached"]) == (28, 0)
-    assert _events("start", events)[0]["cache"] == "features"
-    assert [e["epoch"] for e in _events("epoch", events)] == [1, 2, 3]
+    (start,) = _events("start", events)
+    assert start["cache"] == "features"
+    assert start["phases"] == [{"name": "head", "epochs": 3}, {"name": "top", "epochs": 2}]
+    assert [e["epoch"] for e in _events("epoch", events)] == [1, 2, 3, 4, 5]
     (done,) = _events("done", events)
-    assert done["best_epoch"] == 3
-    assert json.loads((out / "metrics.json").read_text())["best_epoch"] == 3
+    assert done["best_epoch"] == 5  # early stopping off: the last epoch's weights
+    assert json.loads((out / "metrics.json").read_text())["best_epoch"] == 5
+    checkpoint = latest_checkpoint(out / "checkpoints")
+    assert checkpoint is not None
+    assert (checkpoint.state["phase"], checkpoint.state["phase_start"]) == ("top", 3)
 
     exported = export(out, ["keras", "savedmodel", "tflite"], tmp_path / "export")
     assert exported.mismatches() == []
@@ -131,6 +137,16 @@ def test_auto_trains_the_head_on_cached_features_and_exports_the_full_model(
     assert tuple(model.input.shape) == (None, 32, 32, 3)
     probabilities = np.asarray(model(np.zeros((2, 32, 32, 3), np.uint8)))
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+
+    # The top was tuned: the saved model (pixels in) is not the head on the frozen features.
+    base = keras.models.load_model(out / "checkpoints" / "base.keras").get_layer("backbone")
+
+    def kernel(backbone: Any, layer: str) -> np.ndarray:
+        return np.asarray(backbone.get_layer(layer).get_weights()[0])
+
+    tuned = model.get_layer("backbone")
+    assert not np.array_equal(kernel(tuned, "conv_head"), kernel(base, "conv_head"))  # the top
+    np.testing.assert_array_equal(kernel(tuned, "conv_stem"), kernel(base, "conv_stem"))
 
     events.clear()
     again = _settings(photos, tmp_path / "again", model="auto", epochs=1)
@@ -161,36 +177,36 @@ def _cancel_at(epoch_to_stop: int) -> tuple[Any, CancelToken]:
 
 
 @pytest.mark.slow
-def test_resume_in_the_head_phase_and_in_the_fine_tuning_phase(
+def test_resume_in_the_head_phase_the_top_phase_and_the_fine_tuning_phase(
     photos: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "run"
-    settings = _settings(photos, out, model=OFFLINE_BACKBONE, fine_tune_epochs=2, augment=False)
-    hook, cancel = _cancel_at(1)  # in the head phase's second epoch
-    first = train(settings, lambda event: None, cancel, callbacks=[hook])
-    assert (first.status, first.epochs_completed) == ("cancelled", 1)
-    checkpoint = latest_checkpoint(out / "checkpoints")
-    assert checkpoint is not None
-    assert checkpoint.state["phase"] == "head"
-
-    resumed = TrainSettings.load(out / "settings.json")
-    resumed.resume = True
-    hook, cancel = _cancel_at(3)  # in the fine-tuning phase's second epoch
+    settings = _settings(
+        photos, out, model=OFFLINE_BACKBONE, top_epochs=2, fine_tune_epochs=2, augment=False
+    )
+    resumed = settings
     events: list[dict[str, Any]] = []
-    second = train(resumed, events.append, cancel, callbacks=[hook])
-    assert (second.status, second.epochs_completed) == ("cancelled", 3)
-    assert [e["epoch"] for e in _events("epoch", events)] == [2, 3]
-    checkpoint = latest_checkpoint(out / "checkpoints")
-    assert checkpoint is not None
-    assert checkpoint.state["phase"] == "fine_tune"
+    # Cancelled in the second epoch of each phase (0-based epochs 1, 3, 5), resumed each time.
+    for stop, phase in ((1, "head"), (3, "top"), (5, "fine_tune")):
+        hook, cancel = _cancel_at(stop)
+        events.clear()
+        result = train(resumed, events.append, cancel, callbacks=[hook])
+        assert (result.status, result.epochs_completed) == ("cancelled", stop)
+        expected = [stop] if stop == 1 else [stop - 1, stop]  # the phase before's last, this one's
+        assert [e["epoch"] for e in _events("epoch", events)] == expected
+        checkpoint = latest_checkpoint(out / "checkpoints")
+        assert checkpoint is not None
+        assert (checkpoint.state["phase"], checkpoint.epoch) == (phase, stop)
+        resumed = TrainSettings.load(out / "settings.json")
+        resumed.resume = True
 
     events.clear()
-    third = train(resumed, events.append, CancelToken())
-    assert (third.status, third.epochs_completed) == ("completed", 4)
-    assert [e["epoch"] for e in _events("epoch", events)] == [4]
-    assert _events("done", events)[0]["best_epoch"] == 4
+    last = train(resumed, events.append, CancelToken())
+    assert (last.status, last.epochs_completed) == ("completed", 6)
+    assert [e["epoch"] for e in _events("epoch", events)] == [6]
+    assert _events("done", events)[0]["best_epoch"] == 6
     history = json.loads((out / "metrics.json").read_text())["history"]
-    assert len(history) == 4
+    assert len(history) == 6
 
 
 @pytest.mark.slow
@@ -203,12 +219,15 @@ def test_standalone_script_reproduces_a_pretrained_run(photos: Path, tmp_path: P
     from gpu_assistant.training.export import export
 
     out = tmp_path / "run"
-    settings = _settings(photos, out, model=OFFLINE_BACKBONE, fine_tune_epochs=1, epochs=1)
+    settings = _settings(
+        photos, out, model=OFFLINE_BACKBONE, top_epochs=1, fine_tune_epochs=1, epochs=1
+    )
     train(settings, lambda event: None, CancelToken())
     script = export(out, ["script"], tmp_path / "export", rescore=False).paths["script"]
     text = script.read_text()
     assert "gpu_assistant" not in text  # plain TensorFlow; the backbone travels as a file
     assert "FINE_TUNE_EPOCHS = 1" in text
+    assert "TOP_EPOCHS = 1" in text
     assert (script.parent / "backbone.keras").is_file()
     trained = tmp_path / "trained"
     done = subprocess.run(
@@ -220,7 +239,7 @@ def test_standalone_script_reproduces_a_pretrained_run(photos: Path, tmp_path: P
         cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "Epoch 2/2" in done.stdout  # the head's epoch, then fine-tuning's
+    assert "Epoch 3/3" in done.stdout  # the head's epoch, the top's, then fine-tuning's
     app_val = json.loads((out / "split.json").read_text())["val"]
     assert sorted((trained / "val_files.txt").read_text().split()) == sorted(app_val)
     app_model = keras.models.load_model(out / "model.keras")
@@ -291,7 +310,7 @@ def test_the_default_run_on_a_small_messy_folder_of_photos_is_well_above_chance(
 
 
 @pytest.mark.slow
-def test_both_phases_under_mirrored_strategy_on_two_logical_devices(
+def test_all_phases_under_mirrored_strategy_on_two_logical_devices(
     photos: Path, tmp_path: Path
 ) -> None:
     """A subprocess: the logical devices must be set before TensorFlow starts."""
@@ -300,7 +319,8 @@ def test_both_phases_under_mirrored_strategy_on_two_logical_devices(
 
     command = [sys.executable, "-m", "gpu_assistant", "train", str(photos), "--json"]
     command += ["--out", str(tmp_path / "run"), "--model", OFFLINE_BACKBONE, "--image-size", "32"]
-    command += ["--batch-size", "4", "--epochs", "1", "--fine-tune-epochs", "1"]
+    command += ["--batch-size", "4", "--epochs", "1", "--top-epochs", "1", "--fine-tune-epochs"]
+    command += ["1"]
     command += ["--multi-gpu", "--virtual-devices", "2", "--no-early-stopping"]
     done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -311,6 +331,6 @@ def test_both_phases_under_mirrored_strategy_on_two_logical_devices(
         2,
         8,
     )
-    assert [p["name"] for p in start["phases"]] == ["head", "fine_tune"]
-    assert [e["epoch"] for e in _events("epoch", events)] == [1, 2]
-    assert _events("done", events)[0]["epochs_completed"] == 2
+    assert [p["name"] for p in start["phases"]] == ["head", "top", "fine_tune"]
+    assert [e["epoch"] for e in _events("epoch", events)] == [1, 2, 3]
+    assert _events("done", events)[0]["epochs_completed"] == 3

@@ -31,6 +31,7 @@ _FIELDS = (
     "mixed_precision",
     "virtual_devices",
     "fine_tune_epochs",
+    "top_epochs",
     "seed",
     "weights_path",
 )
@@ -90,6 +91,13 @@ def register(subparsers: Any) -> None:
         type=int,
         help="pretrained models: epochs with the top of the backbone unfrozen after the head "
         "(default 5 on a GPU, 0 on the CPU, where the run reports what they would cost)",
+    )
+    parser.add_argument(
+        "--top-epochs",
+        type=int,
+        help="the offline pretrained model: epochs tuning the top of its backbone on maps "
+        "cached once per image, after the head (default 10, early stopping usually ends them "
+        "sooner; 0: the head only)",
     )
     parser.add_argument("--multi-gpu", action="store_true", help="MirroredStrategy over GPUs")
     parser.add_argument("--gpus", help="comma-separated GPU indices, e.g. 0,1 (default: all)")
@@ -262,6 +270,9 @@ def _text_report(event: Event) -> None:
             f"val_accuracy {event['val_accuracy']} ({event['seconds']:.1f}s, "
             f"{event['images_per_s']} img/s)"
         )
+    elif name == "phase":
+        last = event["first_epoch"] + event["epochs"] - 1
+        print(f"Epochs {event['first_epoch']}-{last} at most: {event['label']}.")
     elif name == "model_choice":
         from gpu_assistant.training.auto import choice_text
 

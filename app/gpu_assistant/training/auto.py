@@ -10,8 +10,8 @@ median short side.
 
 Also resolved here, once per run and saved in settings.json (resume and the exported script
 then use the same values): the epochs and the image size when left to the model, the mirror
-for tiny images (digits and letters change meaning), and the fine-tuning epochs when left to
-the device.
+for tiny images (digits and letters change meaning), the top-tuning epochs (the offline
+backbone's), and the fine-tuning epochs when left to the device.
 Pure Python: no TensorFlow, so the UI can show the choice before a run.
 """
 
@@ -35,6 +35,9 @@ SMALL_CNN_EPOCHS = 10
 # goes (8 drawn-object classes: 0.80 after 10 epochs, 0.85-0.87 where early stopping ends it,
 # after 30-60 epochs).
 HEAD_EPOCHS = 60
+# Tuning the backbone's top on cached maps (training/top_tuning.py): at most this many epochs,
+# early stopping usually ends it sooner (drawn objects: best after 3-6 epochs).
+TOP_EPOCHS = 10
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,8 @@ def resolve(
     if settings.fine_tune_epochs is None:
         fine_tune = model_choice(model).has_backbone and device_type == "GPU"
         changes["fine_tune_epochs"] = GPU_FINE_TUNE_EPOCHS if fine_tune else 0
+    if settings.top_epochs is None:
+        changes["top_epochs"] = TOP_EPOCHS if model == OFFLINE_BACKBONE else 0
     return Resolved(replace(settings, **changes, model_reason=reason), reason)
 
 

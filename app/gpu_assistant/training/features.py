@@ -7,7 +7,8 @@ backbone setup, and the head (dropout + softmax) is fit on them. Each row is key
 file's relative path, size and modification time: a folder that did not change costs no
 decode at all, an added or edited image costs only its own row (the teachable loop: add
 pictures, retrain), and a removed one drops out when the file is written again. Another image
-size, backbone, weights or precision is another file.
+size, backbone, weights or precision is another file, and so are the maps where the offline
+backbone's top starts (`layer`, training/top_tuning.py), stored as float16.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class FeatureSource:
     image_size: int
     weights: str  # "imagenet", "random" or a weights file's name, size and mtime
     dtype: str  # the backbone's compute dtype (mixed precision gives other numbers)
+    layer: str = "pooled"  # the pooled features, or the maps a top-tuning run starts from
 
     def key(self, root: Path) -> str:
         text = f"{FEATURE_FORMAT}\0{Path(root).resolve()}\0{self}"
@@ -113,10 +115,12 @@ def features_for(
     *,
     report: Report,
     cancel: CancelToken,
+    storage: Any = np.float32,
 ) -> tuple[np.ndarray, FeatureStats]:
-    """[len(records), F] float32 features in the order of `records`, from the cache where the
-    file is unchanged; the others go through `batches(missing)` (uint8 image batches in that
-    order) and `extract` (images -> features), and are added to the cache."""
+    """[len(records), ...] features in the order of `records` (as `storage`, float16 for the
+    large maps), from the cache where the file is unchanged; the others go through
+    `batches(missing)` (uint8 image batches in that order) and `extract` (images ->
+    features), and are added to the cache."""
     path = cache_file(source, root)
     cached, rate = load_cache(path)
     keys = [file_key(r, root) for r in records]
@@ -124,13 +128,19 @@ def features_for(
     stats = FeatureStats(cached=len(records) - len(missing), earlier_rate=rate)
     if missing:
         new_rows, stats.seconds, stats.rate = _compute(
-            missing, extract, batches, report=report, cancel=cancel, cached=stats.cached
+            missing,
+            extract,
+            batches,
+            report=report,
+            cancel=cancel,
+            cached=stats.cached,
+            storage=storage,
         )
         cached.update(zip((file_key(r, root) for r in missing), new_rows, strict=True))
         stats.computed = len(missing)
     wanted = set(keys)
     save_cache(path, {k: v for k, v in cached.items() if k in wanted}, stats.images_per_s)
-    return np.stack([cached[k] for k in keys]).astype(np.float32), stats
+    return np.stack([cached[k] for k in keys]).astype(storage), stats
 
 
 def _compute(
@@ -141,6 +151,7 @@ def _compute(
     report: Report,
     cancel: CancelToken,
     cached: int,
+    storage: Any,
 ) -> tuple[list[np.ndarray], float, float]:
     """(feature rows, seconds, images/s): the rate leaves the first batch out (it includes
     tracing), so the ETA and the fine-tuning estimate are what the machine does."""
@@ -152,7 +163,7 @@ def _compute(
     rate = 0.0
     for images, _labels in batches(records):
         cancel.raise_if_cancelled()
-        rows.extend(np.asarray(extract(images), dtype=np.float32))
+        rows.extend(np.asarray(extract(images), dtype=storage))
         now = time.perf_counter()
         if not first:
             first, first_done = len(rows), now

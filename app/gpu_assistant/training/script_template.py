@@ -32,6 +32,8 @@ def render_script(settings: TrainSettings, class_names: list[str], run_name: str
         raise ValueError("a script is rendered from a run's settings, with Auto resolved")
     if not all(isinstance(name, str) for name in class_names):
         raise TypeError("class names must be strings")
+    from gpu_assistant.training.efficientnet_lite import TUNE_FROM  # numpy: not at import
+
     template = string.Template(
         resource_path("templates", "train_script.py.tmpl").read_text(encoding="utf-8")
     )
@@ -53,6 +55,8 @@ def render_script(settings: TrainSettings, class_names: list[str], run_name: str
         flip=repr(bool(settings.flip)),
         patience=repr(int(settings.patience) if settings.early_stopping else 0),
         fine_tune_epochs=repr(int(settings.fine_tune_epochs or 0)),
+        top_epochs=repr(int(settings.top_epochs or 0)),
+        tune_from=repr(TUNE_FROM if ships_backbone(settings) else None),
         backbone_file=repr(BACKBONE_FILE if ships_backbone(settings) else None),
         mixed_precision=repr(str(settings.mixed_precision)),
         class_names=repr([str(name) for name in class_names]),

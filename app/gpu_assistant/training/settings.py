@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 # Bump it (and add a step to _MIGRATIONS) when a field changes meaning; a new field with a
 # default that reproduces older runs needs no bump (older files load with the default).
-SETTINGS_VERSION = 1
+SETTINGS_VERSION = 2
 MIXED_PRECISION_CHOICES = ("auto", "on", "off")
 CACHE_CHOICES = ("auto", "memory", "disk", "none")
 MAX_IMAGE_SIZE = 1024  # pixels a side; beyond this one image batch no longer fits in memory
@@ -57,6 +57,10 @@ class TrainSettings:
     # Epochs with the top of the backbone unfrozen, after the head. None: on a GPU 5, on the
     # CPU 0 (the run's `fine_tune_estimate` event says what they would cost there).
     fine_tune_epochs: int | None = None
+    # Epochs tuning the offline backbone's top on cached maps after the head (training/
+    # top_tuning.py), at a tenth of the learning rate. None: 10 for efficientnet_lite0, where
+    # early stopping usually ends them sooner; 0 for the models without a tunable top.
+    top_epochs: int | None = None
     weights_path: Path | None = None
     pretrained: bool = True  # False: the offline backbone with random weights (tests)
     model_reason: str = ""  # why Auto picked `model` (empty when the user chose it)
@@ -125,6 +129,11 @@ class TrainSettings:
             (
                 self.fine_tune_epochs is None or 0 <= self.fine_tune_epochs <= MAX_EPOCHS,
                 "fine-tune epochs cannot be negative",
+                "Use 0.",
+            ),
+            (
+                self.top_epochs is None or 0 <= self.top_epochs <= MAX_EPOCHS,
+                "top-tuning epochs cannot be negative",
                 "Use 0.",
             ),
             (0 <= self.patience <= MAX_EPOCHS, "patience cannot be negative", "Use 3."),
@@ -229,7 +238,12 @@ def _from_version_0(values: dict[str, Any]) -> dict[str, Any]:
     return {"flip": True, **values}
 
 
-_MIGRATIONS = {0: _from_version_0}  # version -> the step to version + 1
+def _from_version_1(values: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 predates tuning the backbone's top on cached maps; those runs had none."""
+    return {"top_epochs": 0, **values}
+
+
+_MIGRATIONS = {0: _from_version_0, 1: _from_version_1}  # version -> the step to version + 1
 
 
 def _checked(key: str, value: Any, hint: Any) -> Any:

@@ -3,8 +3,9 @@
 The steps: scan + split (saved, reused on resume; before TensorFlow starts, so a wrong folder
 fails in a second) -> devices and strategy -> Auto's choices resolved (training/auto.py) ->
 model (new, or the last checkpoint) -> the phases: the small CNN on augmented pixels, or a
-backbone model's head on cached backbone features (training/features.py) and then optional
-fine-tuning on augmented pixels; each fit with progress/cancel/checkpoint/early-stopping
+backbone model's head on cached backbone features (training/features.py), then the offline
+backbone's top on cached maps (training/top_tuning.py) and optional fine-tuning on augmented
+pixels; each fit with progress/cancel/checkpoint/early-stopping
 callbacks, and an out-of-memory retry at half the batch -> model, labels, metrics,
 evaluation. Everything the user sees arrives through `report`; nothing here knows about Qt.
 """
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from gpu_assistant.jobs import Cancelled, CancelToken, Report, UserError
-from gpu_assistant.training import auto, distribute
+from gpu_assistant.training import auto, distribute, top_tuning
 from gpu_assistant.training.callbacks import (
     RunClock,
     checkpoint_callback,
@@ -73,6 +74,12 @@ FINE_TUNE_LR_FACTOR = 0.1
 FINE_TUNE_COST = 3.0  # a fine-tuning step costs about this many forward passes
 OFFERED_FINE_TUNE_EPOCHS = 5  # what the estimate is given for when fine-tuning is off
 IMBALANCE_FOR_CLASS_WEIGHTS = 1.5  # weight classes when the largest is 1.5x the smallest
+PHASE_LABELS = {  # what the Train page and the CLI say a phase does
+    "full": "training on the images",
+    "head": "training the head on cached features",
+    "top": "tuning the backbone's top on cached maps",
+    "fine_tune": "fine-tuning the backbone on the images",
+}
 
 
 @dataclass
@@ -264,6 +271,7 @@ def _resolve(settings: TrainSettings, scan: Any, device_type: str, report: Repor
             "image_size": resolved.image_size,
             "flip": resolved.flip,
             "fine_tune_epochs": resolved.fine_tune_epochs,
+            "top_epochs": resolved.top_epochs,
         }
     )
     return resolved
@@ -295,8 +303,10 @@ class _Phase:
     """Epochs `start`..`end` (0-based, end exclusive) of one kind of training.
 
     "full": the small CNN, on augmented pixels. "head": a backbone model's head alone, on the
-    cached backbone features. "fine_tune": the whole model with the top of the backbone
-    unfrozen, on augmented pixels, at a lower learning rate."""
+    cached backbone features. "top": the offline backbone's top and the head, on the cached
+    maps where the top starts (training/top_tuning.py), at a lower learning rate.
+    "fine_tune": the whole model with the top of the backbone unfrozen, on augmented pixels,
+    at a lower learning rate."""
 
     name: str
     start: int
@@ -304,14 +314,16 @@ class _Phase:
     learning_rate: float
 
 
-def _phases(settings: TrainSettings, has_backbone: bool) -> list[_Phase]:
+def _phases(settings: TrainSettings, has_backbone: bool, tunable_top: bool) -> list[_Phase]:
     lr = settings.learning_rate
     if not has_backbone:
         return [_Phase("full", 0, settings.epochs, lr)]
     phases = [_Phase("head", 0, settings.epochs, lr)]
-    if settings.fine_tune_epochs:
-        end = settings.epochs + settings.fine_tune_epochs
-        phases.append(_Phase("fine_tune", settings.epochs, end, lr * FINE_TUNE_LR_FACTOR))
+    top = settings.top_epochs if tunable_top else 0
+    for name, epochs in (("top", top), ("fine_tune", settings.fine_tune_epochs)):
+        if epochs:
+            start = phases[-1].end
+            phases.append(_Phase(name, start, start + epochs, lr * FINE_TUNE_LR_FACTOR))
     return phases
 
 
@@ -361,7 +373,11 @@ def _restore_checkpoint(model: Any, checkpoint: Checkpoint, learning_rate: float
     """Put the checkpoint's values back: into the head (compiled first, so that its optimizer
     state comes back too) for a head-phase checkpoint, else into the whole model."""
     values = load_values(checkpoint)
-    if checkpoint.state.get("phase") != "head":
+    phase = checkpoint.state.get("phase")
+    if phase == "top":  # the tuner's weights: the backbone's top and the head
+        restore(top_tuning.tuner(model), values)
+        return
+    if phase != "head":
         restore(model, values)
         return
     head = model.get_layer(HEAD_LAYER)
@@ -372,18 +388,43 @@ def _restore_checkpoint(model: Any, checkpoint: Checkpoint, learning_rate: float
 
 class _Inputs:
     """What the phases train on, built when a phase first needs it: pixel datasets (decoded,
-    cached, augmented) and, for backbone models, datasets of the cached backbone features."""
+    cached, augmented) and, for backbone models, datasets of the cached backbone features
+    (and of the maps where the top starts, for the top phase)."""
 
     def __init__(
-        self, run: _Run, model: Any, scan: Any, split: Any, batch: int, *, fine_tunes: bool
+        self,
+        run: _Run,
+        model: Any,
+        scan: Any,
+        split: Any,
+        batch: int,
+        *,
+        fine_tunes: bool,
+        tunes_top: bool,
     ) -> None:
         self.run, self.model, self.scan, self.split, self.batch = run, model, scan, split, batch
-        self.fine_tunes = fine_tunes
+        self.fine_tunes, self.tunes_top = fine_tunes, tunes_top
         self._pixels: Any = None
         self._features: Any = None
+        self._maps: Any = None
+        self._tuner: Any = None
 
     def for_phase(self, phase: _Phase) -> Any:
-        return self.features() if phase.name == "head" else self.pixels()
+        if phase.name == "head":
+            return self.features()
+        return self.maps() if phase.name == "top" else self.pixels()
+
+    def target(self, phase: _Phase) -> Any:
+        """The model `phase` fits: the head, the tuner (top + head) or the whole model."""
+        if phase.name == "head":
+            return self.model.get_layer(HEAD_LAYER)
+        return self.tuner() if phase.name == "top" else self.model
+
+    def tuner(self) -> Any:
+        if self._tuner is None:
+            with self.run.strategy.scope():  # its optimizer's variables: mirrored
+                self._tuner = top_tuning.tuner(self.model)
+        return self._tuner
 
     def pixels(self) -> Any:
         if self._pixels is None:
@@ -392,18 +433,26 @@ class _Inputs:
 
     def features(self) -> Any:
         """With fine-tuning to come, the pixel cache is filled first and the features read
-        from it: one decode per image for both."""
+        from it: one decode per image for both (and for the maps)."""
         if self._features is None:
             pixels = self.pixels() if self.fine_tunes else None
-            self._features = _feature_datasets(self.run, self.model, self.scan, self.split, pixels)
+            self._features, self._maps = _feature_datasets(
+                self.run, self.model, self.scan, self.split, pixels, maps=self.tunes_top
+            )
         return self._features
+
+    def maps(self) -> Any:
+        self.features()
+        return self._maps
 
     def evaluation(self) -> tuple[Any, Any]:
         """(model, validation batches) for the final report: the full model on pixels when
-        they were prepared, else the head on the features (the same numbers, without a
-        decode)."""
+        they were prepared, else the tuner on the maps or the head on the features (the same
+        numbers, without a decode)."""
         if self._pixels is not None or self._features is None:
             return self.model, self.pixels().val
+        if self._maps is not None:
+            return self.tuner(), self._maps.val
         return self.model.get_layer(HEAD_LAYER), self._features.val
 
 
@@ -414,14 +463,24 @@ def _datasets(run: _Run, scan: Any, split: Any, per_replica_batch: int) -> Any:
     return build_datasets(scan, options, split=split, report=run.report, cancel=run.cancel)
 
 
-def _feature_datasets(run: _Run, model: Any, scan: Any, split: Any, pixels: Any) -> Any:
-    """Datasets of (features [B, F], labels [B]) for the head, from the feature cache; the
-    images it lacks are decoded, or read from `pixels` (the filled pixel datasets)."""
+def _feature_datasets(
+    run: _Run, model: Any, scan: Any, split: Any, pixels: Any, *, maps: bool
+) -> tuple[Any, Any]:
+    """(datasets of (features [B, F], labels [B]) for the head, datasets of (maps, labels) for
+    the top phase or None), from the feature cache; the images it lacks are decoded, or read
+    from `pixels` (the filled pixel datasets). With `maps`, the images go through the bottom
+    of the backbone (maps cached) and the features are computed from the maps by its top."""
+    import numpy as np
     import tensorflow as tf
 
     from gpu_assistant.data.pipeline import Datasets, image_batches
     from gpu_assistant.data.split import class_weights, stable_order
-    from gpu_assistant.training.features import FeatureSource, features_for, weights_identity
+    from gpu_assistant.training.features import (
+        FeatureSource,
+        features_for,
+        file_key,
+        weights_identity,
+    )
 
     settings = run.settings
     backbone = model.get_layer(BACKBONE_LAYER)
@@ -442,15 +501,33 @@ def _feature_datasets(run: _Run, model: Any, scan: Any, split: Any, pixels: Any)
             return cached[0].concatenate(cached[1]) if len(cached) == 2 else cached[0]
         return image_batches(records, settings.image_size, global_batch)
 
-    features, stats = features_for(
-        everything,
-        scan.root,
-        source,
-        _extractor(backbone),
-        batches,
-        report=run.report,
-        cancel=run.cancel,
-    )
+    def cached(source: FeatureSource, extract: Any, batches: Any, storage: Any) -> Any:
+        return features_for(
+            everything,
+            scan.root,
+            source,
+            extract,
+            batches,
+            report=run.report,
+            cancel=run.cancel,
+            storage=storage,
+        )
+
+    map_rows = None
+    if maps:
+        views = 2 if settings.augment and settings.flip else 1
+        map_source = replace(source, layer=f"{top_tuning.cut_layer(model)}:{views}")
+        extract = top_tuning.map_extractor(model, views)
+        map_rows, stats = cached(map_source, extract, batches, np.float16)
+        row_of = {file_key(r, scan.root): i for i, r in enumerate(everything)}
+
+        def from_maps(records: list[Any]) -> Any:  # the unaltered view's maps, no decode
+            rows = map_rows[[row_of[file_key(r, scan.root)] for r in records], 0]
+            return tf.data.Dataset.from_tensor_slices((rows, np.zeros(len(rows)))).batch(32)
+
+        features, _ = cached(source, top_tuning.pooled_extractor(model), from_maps, np.float32)
+    else:
+        features, stats = cached(source, _extractor(backbone), batches, np.float32)
     run.report(
         {
             "event": "features",
@@ -462,23 +539,32 @@ def _feature_datasets(run: _Run, model: Any, scan: Any, split: Any, pixels: Any)
     )
     _fine_tune_estimate(run, stats.images_per_s, len(train), len(val))
 
-    def feature_batches(part: Any, labels: list[int], shuffle: bool) -> Any:
-        dataset = tf.data.Dataset.from_tensor_slices((part, tf.constant(labels, tf.int32)))
-        if shuffle:
-            dataset = dataset.shuffle(len(labels), settings.seed, reshuffle_each_iteration=True)
-        return dataset.batch(global_batch).prefetch(tf.data.AUTOTUNE)
+    def datasets(rows: Any, pick: Any, mode: str) -> Any:
+        def batched(part: Any, labels: list[int], shuffle: bool) -> Any:
+            dataset = tf.data.Dataset.from_tensor_slices((part, tf.constant(labels, tf.int32)))
+            if shuffle:
+                seed = settings.seed
+                dataset = dataset.shuffle(len(labels), seed, reshuffle_each_iteration=True)
+                dataset = dataset.map(pick) if pick is not None else dataset
+            elif pick is not None:
+                dataset = dataset.map(lambda views, label: (views[0], label))
+            return dataset.batch(global_batch).prefetch(tf.data.AUTOTUNE)
 
-    names = list(scan.class_names)
-    return Datasets(
-        train=feature_batches(features[: len(train)], [r.label for r in train], True),
-        val=feature_batches(features[len(train) :], [r.label for r in val], False) if val else None,
-        test=None,
-        class_names=names,
-        class_weights=class_weights(split.train, len(names)),
-        split=split,
-        cache_mode="features",
-        cache_bytes=int(features.nbytes),
-    )
+        names = list(scan.class_names)
+        labels = [r.label for r in val]
+        return Datasets(
+            train=batched(rows[: len(train)], [r.label for r in train], True),
+            val=batched(rows[len(train) :], labels, False) if val else None,
+            test=None,
+            class_names=names,
+            class_weights=class_weights(split.train, len(names)),
+            split=split,
+            cache_mode=mode,
+            cache_bytes=int(rows.nbytes),
+        )
+
+    tuned = None if map_rows is None else datasets(map_rows, top_tuning.pick_view, "maps")
+    return datasets(features, None, "features"), tuned
 
 
 def _extractor(backbone: Any) -> Any:
@@ -537,13 +623,21 @@ def _fit_and_finish(
     check_free_space(run.folder.root, model)
     with run.strategy.scope():  # the optimizer's variables are built here: mirrored
         save_base(run.folder.checkpoints, model)
-    phases = _phases(settings, _has_backbone(model))
+    phases = _phases(settings, _has_backbone(model), _tunable_top(run, model, split))
     total_epochs = phases[-1].end
     batch = settings.batch_size
     retried = False
+    names = {p.name for p in phases}
     while True:
-        fine_tunes = any(p.name == "fine_tune" for p in phases)
-        inputs = _Inputs(run, model, scan, split, batch, fine_tunes=fine_tunes)
+        inputs = _Inputs(
+            run,
+            model,
+            scan,
+            split,
+            batch,
+            fine_tunes="fine_tune" in names,
+            tunes_top="top" in names,
+        )
         done = resumed.epoch if resumed else 0
         first = next((p for p in phases if p.end > done), phases[-1])
         data = inputs.for_phase(first)
@@ -611,6 +705,26 @@ def _has_backbone(model: Any) -> bool:
     return any(layer.name == BACKBONE_LAYER for layer in model.layers)
 
 
+def _tunable_top(run: _Run, model: Any, split: Any) -> bool:
+    """Whether the run tunes the backbone's top on cached maps: asked for, a backbone that has
+    one, and maps that fit in memory (else a warning says the top stays as it is)."""
+    if not run.settings.top_epochs or top_tuning.cut_layer(model) is None:
+        return False
+    images = len(split.train) + len(split.val)
+    needed = top_tuning.map_bytes(model, images, views=2)
+    if needed <= top_tuning.MAX_MAP_BYTES:
+        return True
+    run.report(
+        {
+            "event": "warning",
+            "message": f"The backbone's top is not tuned: the maps of {images} images would "
+            f"take {needed / 2**30:.1f} GB of memory. The head alone is trained "
+            "(--fine-tune-epochs tunes the top on the images instead, slower).",
+        }
+    )
+    return False
+
+
 @dataclass(frozen=True)
 class _Outcome:
     history: list[dict]
@@ -628,65 +742,136 @@ def _fit_phases(
     resumed: Checkpoint | None,
     extra: list[Any],
 ) -> _Outcome:
-    """Each phase in turn (for backbones: the head on features, then fine-tuning).
+    """Each phase in turn (for backbones: the head on features, then the top on maps and/or
+    fine-tuning), each starting at the epoch where the one before ended, early or not.
 
     Each phase has its own early stopping, which a resumed run continues from the checkpoint
-    (`resumed`): a phase whose patience had already run out, or that ended exactly at the
-    checkpoint, is ended as its fit() would have ended it (best weights back), not retrained.
+    (`resumed`, which names its phase and the epoch that phase started at): a phase whose
+    patience had already run out, or that ended exactly at the checkpoint, is ended as its
+    fit() would have ended it (best weights back), not retrained. With early stopping, a
+    later phase whose best epoch does not beat the phase before it (validation loss) gives
+    its weights back.
     """
     settings = run.settings
     clock = RunClock(batch * run.replicas, phases[-1].end, run.device_type)
     saved = resumed.state if resumed else {}
     state = {"batch_size": batch, "history": saved.get("history", []), "best": saved.get("best")}
+    names = [p.name for p in phases]
+    current = names.index(saved["phase"]) if saved.get("phase") in names else 0
+    start = int(saved.get("phase_start", phases[current].start))
     best = load_best(resumed) if resumed else None
     progress = progress_callback(run.report, run.cancel, clock)
     tensorboard = _tensorboard(run.folder.logs)
     stopped_early = False
-    for phase in phases:
+    for phase in phases[current:]:
+        if run.cancel.cancelled:
+            break
         history = state["history"]
-        if len(history) > phase.end or run.cancel.cancelled or stopped_early:
-            continue
-        target = model.get_layer(HEAD_LAYER) if phase.name == "head" else model
-        stopper = _early_stopping(settings, progress, history, phase.start, best)
+        end = start + phase.end - phase.start
+        target = inputs.target(phase)
+        stopper = _early_stopping(settings, progress, history, start, best)
         spent = stopper is not None and stopper.resumed.stopped
-        if len(history) == phase.end or spent:
+        if len(history) >= end or spent:
             if stopper is not None:
                 stopper.restore_best(target)
             stopped_early = spent
-            continue
-        _prepare_phase(run, model, target, phase, resumed)
-        checkpoint = checkpoint_callback(
-            run.folder.checkpoints, progress, {**state, "phase": phase.name}, stopper
-        )
-        stoppers = [] if stopper is None else [stopper]  # before the checkpoint: it asks
-        _fit(
-            run,
-            target,
-            inputs.for_phase(phase),
-            epochs=phase.end,
-            initial_epoch=len(history),
-            callbacks=[progress, *stoppers, checkpoint, *extra, tensorboard],
-        )
-        state = checkpoint.state
-        stopped_early = stopper is not None and stopper.stopped_epoch > 0
+        else:
+            _prepare_phase(run, model, target, phase, resumed)
+            # A later phase, from its first epoch: what it must beat to keep its weights.
+            later = phase.name in ("top", "fine_tune") and len(history) == start
+            before = _Before.of(target, state) if later and settings.early_stopping else None
+            run.report(
+                {
+                    "event": "phase",
+                    "phase": phase.name,
+                    "first_epoch": start + 1,
+                    "epochs": end - start,
+                    "label": PHASE_LABELS[phase.name],
+                }
+            )
+            phase_state = {**state, "phase": phase.name, "phase_start": start}
+            checkpoint = checkpoint_callback(run.folder.checkpoints, progress, phase_state, stopper)
+            stoppers = [] if stopper is None else [stopper]  # before the checkpoint: it asks
+            _fit(
+                run,
+                target,
+                inputs.for_phase(phase),
+                epochs=end,
+                initial_epoch=len(history),
+                callbacks=[progress, *stoppers, checkpoint, *extra, tensorboard],
+            )
+            if phase.name == "top":  # the model's own optimizer knows the head's weights only
+                top_tuning.freeze(model)
+            state = checkpoint.state
+            stopped_early = stopper is not None and stopper.stopped_epoch > 0
+            if before is not None and not run.cancel.cancelled:
+                state["best"] = before.keep_if_better(run, target, state, phase.name)
+        start, best = len(state["history"]), None  # the next phase: its own early stopping
     history = state["history"]
     best_epoch = state.get("best") if settings.early_stopping else None
     return _Outcome(history, stopped_early, int(best_epoch or len(history)) or None)
 
 
+@dataclass
+class _Before:
+    """The weights a later phase starts from and the best validation loss so far: what the
+    phase must beat to keep its own weights."""
+
+    weights: list[Any]
+    val_loss: float
+    epoch: int  # 1-based: the epoch those weights are from
+
+    start: int  # the phase's first epoch (0-based)
+
+    @classmethod
+    def of(cls, target: Any, state: dict) -> _Before | None:
+        """None before any epoch, or without validation."""
+        history = state["history"]
+        epoch = int(state.get("best") or len(history))
+        loss = history[epoch - 1].get("val_loss") if epoch else None
+        if loss is None:
+            return None
+        return cls(target.get_weights(), float(loss), epoch, len(history))
+
+    def keep_if_better(self, run: _Run, target: Any, state: dict, phase: str) -> int | None:
+        """The epoch the model now holds: the phase's best when it beat what came before, else
+        (the weights put back) the earlier one, with a message."""
+        fresh = [e.get("val_loss") for e in state["history"][self.start :]]
+        losses = [loss for loss in fresh if loss is not None]
+        if not losses or min(losses) < self.val_loss:
+            return state.get("best")
+        target.set_weights(self.weights)
+        label = "Tuning the backbone's top" if phase == "top" else "Fine-tuning"
+        run.report(
+            {
+                "event": "warning",
+                "message": f"{label} did not improve on the validation loss of epoch "
+                f"{self.epoch} ({self.val_loss:.3f}); the model keeps epoch {self.epoch}'s "
+                "weights.",
+            }
+        )
+        return self.epoch
+
+
 def _prepare_phase(
     run: _Run, model: Any, target: Any, phase: _Phase, resumed: Checkpoint | None
 ) -> None:
-    """Compile what `phase` trains (the head once; the unfrozen model for fine-tuning, with
-    its optimizer state back when the run resumes inside that phase)."""
+    """Compile what `phase` trains (the head once; the tuner or the unfrozen model for the
+    later phases, with the optimizer state back when the run resumes inside that phase)."""
     with run.strategy.scope():
-        if phase.name == "head" and not target.compiled:
-            _compile(target, phase.learning_rate)
-        elif phase.name == "fine_tune":
+        if phase.name == "head":
+            if not target.compiled:
+                _compile(target, phase.learning_rate)
+            return
+        if phase.name == "full":  # compiled (and restored, on resume) with the model
+            return
+        if phase.name == "top":
+            top_tuning.unfreeze(model)
+        else:
             unfreeze_top(model)
-            _compile(model, phase.learning_rate)
-            if resumed is not None and resumed.state.get("phase") == "fine_tune":
-                restore(model, load_values(resumed))
+        _compile(target, phase.learning_rate)
+        if resumed is not None and resumed.state.get("phase") == phase.name:
+            restore(target, load_values(resumed))
 
 
 def _fit(

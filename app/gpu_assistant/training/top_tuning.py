@@ -1,0 +1,136 @@
+"""Tuning the top of the offline backbone on cached mid-level maps: fine-tuning's gain at a few
+seconds an epoch on a laptop CPU.
+
+The frozen backbone's pooled features cap what any head learns from them (8 classes of drawn
+objects: 0.85-0.86 for every head tried, logistic regression included; docs/training.md).
+Fine-tuning the backbone's top lifts that cap, but on pixels each epoch pushes every image
+through the whole backbone forward and back: minutes an epoch on 2 cores. The bottom of the
+backbone stays frozen while the top trains, though, so its output for an image never changes:
+here the backbone is cut where its last two stages start (`efficientnet_lite.TUNE_FROM`, a
+14x14x112 map at 224 px), that map is computed once per image alongside the features and
+cached the same way (training/features.py), and the top (5 blocks and the 1x1 head conv, 2.65 M
+of the 3.4 M weights) trains on it with the head. The price is the augmentation the pixels
+would get each epoch: the maps of the mirrored pictures are cached too (when the run mirrors),
+the rest is left to the top's drop-connect and early stopping.
+
+The tuner model shares its layers with the full model, so model.keras (pixels in) holds the
+tuned weights without a copy. Batch norm stays frozen (inference statistics), as in the
+Keras fine-tuning guide.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from gpu_assistant.training.models import BACKBONE_LAYER, HEAD_LAYER
+
+TUNER_NAME = "top_tuner"
+# The maps stay in memory while the top trains: 2 GiB holds ~48,000 images' at 224 px.
+MAX_MAP_BYTES = 2 * 2**30
+
+
+def cut_layer(model: Any) -> str | None:
+    """The backbone layer the top starts after, or None for models that have no tunable top
+    (the small CNN, the downloadable keras.applications backbones)."""
+    from gpu_assistant.training.efficientnet_lite import TUNE_FROM
+
+    try:
+        backbone = model.get_layer(BACKBONE_LAYER)
+        backbone.get_layer(TUNE_FROM)
+    except ValueError:
+        return None
+    return TUNE_FROM
+
+
+def map_extractor(model: Any, views: int) -> Any:
+    """uint8 image batch -> [B, views, H, W, C] float16 maps at the cut: of the image, then
+    (views=2, a run that mirrors) of its left-right mirror image. One traced function, no
+    Keras predict loop."""
+    import keras
+    import tensorflow as tf
+
+    backbone = model.get_layer(BACKBONE_LAYER)
+    bottom = keras.Model(backbone.inputs, backbone.get_layer(str(cut_layer(model))).output)
+
+    @tf.function(reduce_retracing=True)
+    def extract(images: Any) -> Any:
+        pixels = tf.cast(images, tf.float32)
+        images_seen = [pixels, tf.reverse(pixels, axis=[2])][:views]
+        maps = [bottom(view, training=False) for view in images_seen]
+        return tf.cast(tf.stack(maps, axis=1), tf.float16)
+
+    return extract
+
+
+def map_bytes(model: Any, images: int, *, views: int) -> int:
+    """Memory the float16 maps of `images` images take."""
+    backbone = model.get_layer(BACKBONE_LAYER)
+    shape = backbone.get_layer(str(cut_layer(model))).output.shape[1:]
+    return images * views * 2 * math.prod(int(side) for side in shape)
+
+
+def pick_view(views: Any, label: Any) -> tuple[Any, Any]:
+    """A training example's maps: the image's or its mirror image's, at random (a dataset
+    map function: RandomFlip, on the cached maps)."""
+    import tensorflow as tf
+
+    index = tf.random.uniform((), 0, tf.shape(views)[0], dtype=tf.int32)
+    return views[index], label
+
+
+def pooled_extractor(model: Any) -> Any:
+    """Maps at the cut -> the backbone's pooled features, the top run in inference mode."""
+    import tensorflow as tf
+
+    top = _top(model)
+
+    @tf.function(reduce_retracing=True)
+    def extract(maps: Any) -> Any:
+        return tf.cast(top(tf.cast(maps, tf.float32), training=False), tf.float32)
+
+    return extract
+
+
+def tuner(model: Any) -> Any:
+    """maps at the cut -> probabilities: the backbone's top and the head, the very layers of
+    `model` (training one trains the other)."""
+    import keras
+
+    top = _top(model)
+    inputs = keras.Input(tuple(top.input.shape[1:]), name="maps")
+    outputs = model.get_layer(HEAD_LAYER)(top(inputs))
+    return keras.Model(inputs, outputs, name=TUNER_NAME)
+
+
+def unfreeze(model: Any) -> int:
+    """Make the backbone's layers after the cut trainable, batch norm excepted; returns how
+    many layers that is."""
+    import keras
+
+    backbone = model.get_layer(BACKBONE_LAYER)
+    cut = str(cut_layer(model))
+    backbone.trainable = True
+    names = [layer.name for layer in backbone.layers]
+    first = names.index(cut) + 1
+    count = 0
+    for index, layer in enumerate(backbone.layers):
+        train = index >= first and not isinstance(layer, keras.layers.BatchNormalization)
+        layer.trainable = train
+        count += int(train)
+    return count
+
+
+def freeze(model: Any) -> None:
+    """The backbone frozen again after the phase: the full model's optimizer was built for
+    the head's weights alone, and Keras cannot load back a model.keras whose trainable
+    weights no longer match its optimizer's."""
+    model.get_layer(BACKBONE_LAYER).trainable = False
+
+
+def _top(model: Any) -> Any:
+    import keras
+
+    backbone = model.get_layer(BACKBONE_LAYER)
+    start = backbone.get_layer(str(cut_layer(model))).output
+    return keras.Model(start, backbone.output, name="backbone_top")
