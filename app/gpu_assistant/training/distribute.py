@@ -56,7 +56,8 @@ def cluster_spec(settings: TrainSettings) -> dict[str, Any] | None:
         ) from error
     cluster = config.get("cluster") if isinstance(config, dict) else None
     workers = cluster.get("worker") if isinstance(cluster, dict) else None
-    if isinstance(workers, list) and len(workers) <= 1 and set(cluster) == {"worker"}:
+    one = isinstance(workers, list) and len(workers) <= 1
+    if one and isinstance(cluster, dict) and set(cluster) == {"worker"}:
         return None  # one worker: nothing to distribute
     validate_cluster(config)
     return config
@@ -203,7 +204,8 @@ def wait_for_peers(
         for index, address in enumerate(addresses)
         if (job, index) != own
     }
-    start, told = time.monotonic(), {}
+    start = time.monotonic()
+    told: dict[tuple[str, int], float] = {}  # when each missing peer was last reported
     with _listening(spec["cluster"][own[0]][own[1]]):
         while True:
             missing = {key: address for key, address in missing.items() if not _answers(address)}

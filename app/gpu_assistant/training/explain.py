@@ -93,7 +93,9 @@ def explain(model: Any, image: np.ndarray, label: int | None = None) -> Explanat
     peak = float(cam.max())
     cam = cam / peak if peak > 0 else cam
     size = image.shape[1], image.shape[0]
-    heatmap = np.asarray(Image.fromarray(cam.astype(np.float32)).resize(size, Image.BILINEAR))
+    heatmap = np.asarray(
+        Image.fromarray(cam.astype(np.float32)).resize(size, Image.Resampling.BILINEAR)
+    )
     return Explanation(heatmap.astype(np.float32), chosen, float(probabilities[0, chosen]))
 
 
@@ -111,7 +113,9 @@ def save_overlay(original: str | Path, explanation: Explanation, out: Path) -> P
     """The heatmap blended over the original picture at its own size, as PNG."""
     with Image.open(original) as opened:
         picture = opened.convert("RGB")
-    heat = Image.fromarray(_colour(explanation.heatmap)).resize(picture.size, Image.BILINEAR)
+    heat = Image.fromarray(_colour(explanation.heatmap)).resize(
+        picture.size, Image.Resampling.BILINEAR
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     Image.blend(picture, heat, OVERLAY_ALPHA).save(out)
     return out

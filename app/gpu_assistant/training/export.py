@@ -89,11 +89,13 @@ def export(
         "savedmodel": lambda tmp: _saved_model(model, tmp),
         "tflite": lambda tmp: _tflite(model, tmp),
         "labels": lambda tmp: shutil.copyfile(classifier.labels_file, tmp),
-        "script": lambda tmp: tmp.write_text(
-            render_script(settings, classifier.labels, run_dir.name), encoding="utf-8"
-        ),
-        "script_backbone": lambda tmp: _start_backbone(run_dir, settings).save(tmp),
     }
+    if settings is not None:
+        known = settings  # not None inside the writers either
+        writers["script"] = lambda tmp: tmp.write_text(
+            render_script(known, classifier.labels, run_dir.name), encoding="utf-8"
+        )
+        writers["script_backbone"] = lambda tmp: _start_backbone(run_dir, known).save(tmp)
     wanted = list(dict.fromkeys(formats)) + ["script_backbone"] * backbone
     folder = _ExportFolder(Path(out_dir))
     for name in wanted:  # every refusal before the first write

@@ -105,7 +105,7 @@ def _measure(
         start = time.perf_counter()
         run(image)
         seconds.append(time.perf_counter() - start)
-    row = {
+    row: dict[str, Any] = {
         "format": name,
         "file": path.name,
         "runtime": runtime,

@@ -316,9 +316,10 @@ class _Phase:
 
 def _phases(settings: TrainSettings, has_backbone: bool, tunable_top: bool) -> list[_Phase]:
     lr = settings.learning_rate
+    first = int(settings.epochs or 0)  # resolved by auto.resolve before any phase
     if not has_backbone:
-        return [_Phase("full", 0, settings.epochs, lr)]
-    phases = [_Phase("head", 0, settings.epochs, lr)]
+        return [_Phase("full", 0, first, lr)]
+    phases = [_Phase("head", 0, first, lr)]
     top = settings.top_epochs if tunable_top else 0
     for name, epochs in (("top", top), ("fine_tune", settings.fine_tune_epochs)):
         if epochs:

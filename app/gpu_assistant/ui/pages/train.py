@@ -61,6 +61,7 @@ class TrainPage(Page):
         self.slot = JobSlot(state.runner, parent=self)
         self.monitor = JobSlot(state.runner, parent=self)
         self.best_epoch: int | None = None  # the epoch whose weights the run kept
+        self.phase = ""  # what the run's current phase does ("tuning the backbone's top...")
         self.last_result: Any = None
         self.run_dir: Path | None = None  # the current run's folder, known from its start event
         self._monitored: list[int] = []
@@ -272,11 +273,20 @@ class TrainPage(Page):
             learning_rate=self.learning_rate.value(),
             multi_gpu=multi,
             gpus=chosen if multi else [],
-            mixed_precision="on" if self.mixed_precision.isChecked() else "off",
+            mixed_precision=self._mixed_precision_choice(),
             augment=bool(data["augment"]),
             flip=bool(data["flip"]),
             cache=data["cache"],
         )
+
+    def _mixed_precision_choice(self) -> str:
+        """"auto" while the box shows what the rule gives these GPUs (ticked where they all
+        can, greyed where not): the trainer applies that one rule (distribute.py) to the
+        devices the run gets. "on"/"off" once the user ticked it otherwise."""
+        box = self.mixed_precision
+        if box.isChecked() == box.isEnabled():
+            return "auto"
+        return "on" if box.isChecked() else "off"
 
     def start(self) -> None:
         if self.state.scan is None:
@@ -305,7 +315,8 @@ class TrainPage(Page):
         settings = TrainSettings.load(Path(run_dir) / "settings.json")
         settings.out_dir = Path(run_dir)
         settings.resume = True
-        self.epochs.setValue(settings.epochs)
+        if settings.epochs is not None:  # None only in a folder from before Auto resolved it
+            self.epochs.setValue(settings.epochs)
         self._run(settings, f"Resuming {run_dir}: loading TensorFlow and the last checkpoint…")
 
     def resume_last(self) -> None:
@@ -318,6 +329,7 @@ class TrainPage(Page):
         for plot in (self.loss_plot, self.accuracy_plot, self.memory_plot):
             plot.show_note("")
         self.best_epoch = None
+        self.phase = ""
         self.last_result = None
         self._reset_monitor_plots(settings.gpus or [g.index for g in self._gpus()][:1])
         self.progress.setRange(0, 0)
@@ -378,8 +390,9 @@ class TrainPage(Page):
             self.accuracy_plot.append("train accuracy", x, event.get("accuracy"))
             self.progress.setRange(0, steps * int(event.get("epochs") or self.epochs.value()))
             self.progress.setValue((epoch - 1) * steps + step)
+            phase = f" · {self.phase}" if self.phase else ""
             self.status.setText(
-                f"Epoch {epoch}/{event.get('epochs', '?')} · step {step}/{steps} · "
+                f"Epoch {epoch}/{event.get('epochs', '?')}{phase} · step {step}/{steps} · "
                 f"{event.get('images_per_s') or 0:.0f} images/s · ETA {_eta(event.get('eta_s'))}"
             )
             self._memory_from_trainer(event.get("memory") or {})
@@ -389,6 +402,8 @@ class TrainPage(Page):
                 plot = self.loss_plot if name == "loss" else self.accuracy_plot
                 plot.append(f"train {name}", x, event.get(name))
                 plot.append(f"val {name}", x, event.get(f"val_{name}"))
+        elif kind == "phase":
+            self.phase = str(event.get("label", ""))
         elif kind == "model_choice":
             from gpu_assistant.training.auto import choice_text
 
