@@ -16,7 +16,7 @@ from unittest import mock
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QDesktopServices, QGuiApplication
-from PySide6.QtWidgets import QFileDialog, QMessageBox, QPushButton
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QPushButton, QTableWidget
 
 from gpu_assistant import paths
 from gpu_assistant.data.sample import sample_data_dir
@@ -154,6 +154,18 @@ def test_every_results_button_does_what_it_says(make_window, qtbot, trained_run)
         for file in files:
             assert (runs["finished"] / "export" / file).exists(), (name, file)
         results.status.setText("")
+
+    qtbot.mouseClick(results.findChild(QPushButton, "compareFormatsButton"), LEFT)
+    qtbot.waitUntil(lambda: results.cost_dialog is not None, timeout=240_000)
+    costs = results.cost_dialog
+    assert costs is not None and costs.isVisible()
+    table = costs.findChild(QTableWidget, "costTable")
+    formats = [table.item(row, 0).text() for row in range(table.rowCount())]
+    assert [f.split(" (")[0] for f in formats] == ["Keras", "TFLite", "TFLite int8", "ONNX"]
+    assert table.item(1, 2).text().endswith(("KB", "MB"))  # TFLite: made, sized and timed
+    assert table.item(1, 5).text().startswith(("99.", "100.0%"))  # agrees with Keras
+    assert (runs["finished"] / "export" / "report.json").is_file()
+    costs.reject()
 
     with mock.patch.object(QDesktopServices, "openUrl", return_value=False):
         qtbot.mouseClick(results.open_button, LEFT)

@@ -6,9 +6,9 @@ it. The child runs the same `predict()` / `export()` as the CLI.
 
 Parent: `predict_in_child(...)` and `export_in_child(...)` are plain jobs for the UI's worker.
 Child: ``python -m gpu_assistant.ui.model_process`` reads one JSON request on stdin
-(``{"task": "predict" | "export" | "audit" | "explain", ...}``) and writes its events and one
-``model_result`` event as JSON lines; Cancel terminates it (no task has anything to keep
-half-way).
+(``{"task": "predict" | "export" | "cost" | "audit" | "explain", ...}``) and writes its
+events and one ``model_result`` event as JSON lines; Cancel terminates it (no task has
+anything to keep half-way).
 """
 
 from __future__ import annotations
@@ -66,6 +66,14 @@ def export_in_child(
         accuracy=value.get("accuracy") or {},
         samples=int(value.get("samples") or 0),
     )
+
+
+def cost_in_child(
+    run_dir: Path, out_dir: Path, report: Report, cancel: CancelToken
+) -> dict[str, Any]:
+    """`training.export_cost.cost_report(run_dir, out_dir)` (every format's size, latency and
+    agreement, also saved as report.json), run in a child; returns the table."""
+    return _run({"task": "cost", "run_dir": str(run_dir), "out_dir": str(out_dir)}, report, cancel)
 
 
 def audit_in_child(folder: Path, report: Report, cancel: CancelToken) -> dict[str, Any]:
@@ -140,6 +148,12 @@ def _export(request: dict[str, Any], side: ChildSide) -> Any:
     }
 
 
+def _cost(request: dict[str, Any], side: ChildSide) -> Any:
+    from gpu_assistant.training.export_cost import cost_report
+
+    return cost_report(Path(request["run_dir"]), Path(request["out_dir"]), report=side.report)
+
+
 def _audit(request: dict[str, Any], side: ChildSide) -> Any:
     from gpu_assistant.training.audit import audit_folder
 
@@ -152,7 +166,13 @@ def _explain(request: dict[str, Any], _side: ChildSide) -> Any:
     return explain_files(Path(request["model"]), [request["image"]], Path(request["out"]))[0]
 
 
-TASKS = {"predict": _predict, "export": _export, "audit": _audit, "explain": _explain}
+TASKS = {
+    "predict": _predict,
+    "export": _export,
+    "cost": _cost,
+    "audit": _audit,
+    "explain": _explain,
+}
 
 
 def _child() -> int:

@@ -32,9 +32,15 @@ from PySide6.QtWidgets import (
 
 from gpu_assistant.jobs import CancelToken, Report
 from gpu_assistant.ui.audit import MislabelsView
+from gpu_assistant.ui.export_cost_view import CostDialog
 from gpu_assistant.ui.folders import open_folder
 from gpu_assistant.ui.job_slot import JobSlot
-from gpu_assistant.ui.model_process import explain_in_child, export_in_child, predict_in_child
+from gpu_assistant.ui.model_process import (
+    cost_in_child,
+    explain_in_child,
+    export_in_child,
+    predict_in_child,
+)
 from gpu_assistant.ui.state import AppState
 from gpu_assistant.ui.thumbnails import THUMB_PX, load_thumbnail
 from gpu_assistant.ui.widgets import DropArea, Page, button, named, wrap_label
@@ -89,6 +95,13 @@ def _export_job(model: Path, formats: list[str], out_dir: Path) -> Any:
     return job
 
 
+def _cost_job(run_dir: Path, out_dir: Path) -> Any:
+    def job(report: Report, cancel: CancelToken) -> Any:
+        return cost_in_child(run_dir, out_dir, report, cancel)
+
+    return job
+
+
 class ResultsPage(Page):
     def __init__(self, state: AppState) -> None:
         super().__init__(
@@ -102,6 +115,7 @@ class ResultsPage(Page):
         self.metrics: dict[str, Any] = {}
         self.thumbs: dict[str, Any] = {}
         self.folder_dialog: Any = None
+        self.cost_dialog: CostDialog | None = None
         self.load_slot = JobSlot(state.runner, parent=self)
         self.predict_slot = JobSlot(state.runner, parent=self)
         self.export_slot = JobSlot(state.runner, parent=self)
@@ -162,6 +176,15 @@ class ResultsPage(Page):
             )
             self.export_buttons.append(widget)
             row.addWidget(widget)
+        self.cost_button = button(
+            "&Compare formats…",
+            "compareFormatsButton",
+            self.compare_formats,
+            "Export TFLite, int8 TFLite and ONNX, re-score each on the validation images and "
+            "time it on this computer: file size, milliseconds per image, agreement.",
+        )
+        self.export_buttons.append(self.cost_button)
+        row.addWidget(self.cost_button)
         self.open_button = button("&Open run folder", "openRunFolderButton", self.open_run_folder)
         row.addStretch(1)
         row.addWidget(self.open_button)
@@ -429,6 +452,23 @@ class ResultsPage(Page):
             on_result=self._exported,
             on_error=self._export_failed,
         )
+
+    def compare_formats(self) -> None:
+        if self.run_dir is None:
+            return
+        out_dir = self.run_dir / "export"
+        self.status.setText("Exporting TFLite, int8 TFLite and ONNX, and timing each…")
+        self.export_slot.start(
+            "export costs",
+            _cost_job(self.run_dir, out_dir),
+            on_result=lambda table: self._compared(table, out_dir),
+            on_error=self._export_failed,
+        )
+
+    def _compared(self, table: dict[str, Any], out_dir: Path) -> None:
+        self.status.setText(f"Compared {len(table.get('formats', []))} formats: {out_dir}.")
+        self.cost_dialog = CostDialog(table, out_dir, self)
+        self.cost_dialog.open()
 
     def _export_failed(self, message: str, fix: str, details: str) -> None:
         self.status.setText("Export failed.")
