@@ -225,10 +225,13 @@ def run_app(data: Path, out: Path) -> dict[str, Any]:
     from gpu_assistant.training.trainer import train
 
     choice: dict[str, Any] = {}
+    phases: dict[str, list[float]] = {}  # phase -> [wall s, CPU s] since Start at its start
 
     def report(event: dict[str, Any]) -> None:
         if event["event"] == "epoch" and "val_accuracy" in event:
             clock.epoch(event["val_accuracy"])
+        elif event["event"] == "phase":  # when each phase started: the head's end, for one
+            phases[event["phase"]] = [clock.wall(), clock.cpu()]
         elif event["event"] == "model_choice":
             choice.update(event)
 
@@ -242,6 +245,7 @@ def run_app(data: Path, out: Path) -> dict[str, Any]:
         "image_size": saved.get("image_size"),
         "model_reason": saved.get("model_reason"),
         "choice": {k: v for k, v in choice.items() if k != "event"},
+        "phases_started": phases,
         "status": result.status,
     }
 

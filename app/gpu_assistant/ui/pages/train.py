@@ -280,9 +280,9 @@ class TrainPage(Page):
         )
 
     def _mixed_precision_choice(self) -> str:
-        """"auto" while the box shows what the rule gives these GPUs (ticked where they all
-        can, greyed where not): the trainer applies that one rule (distribute.py) to the
-        devices the run gets. "on"/"off" once the user ticked it otherwise."""
+        """What to ask for: "auto" while the box shows what the rule gives these GPUs (ticked
+        where they all can, greyed where not), so the trainer applies that one rule
+        (distribute.py) to the devices the run gets; "on"/"off" once the user ticked it."""
         box = self.mixed_precision
         if box.isChecked() == box.isEnabled():
             return "auto"
