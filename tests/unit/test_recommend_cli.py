@@ -43,6 +43,8 @@ def test_an_apple_gpu_on_macos_is_explained_with_exit_1(capsys):
     assert code == 1
     assert "macOS has no NVIDIA CUDA" in out and "tensorflow-metal" in out
     assert "use Python 3.12 for the Apple GPU route" in out
+    assert "GPUs: Apple M2 (not NVIDIA)" in out  # the GPU asked about, not "none"
+    assert '"tensorflow==2.18.*" tensorflow-metal==1.2.0' in out  # the pair Apple lists
 
 
 def test_glibc_flag_describes_a_centos_7_server(capsys):

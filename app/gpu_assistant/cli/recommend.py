@@ -62,7 +62,10 @@ def run(args: argparse.Namespace) -> int:
 def format_text(rec: dict[str, Any]) -> str:
     """The recommendation as a short readable report (also used by `doctor`)."""
     system = rec["system"]
-    gpus = ", ".join(f"{g['name']} ({g['compute_capability']})" for g in system["gpus"]) or "none"
+    named = [f"{g['name']} ({g['compute_capability']})" for g in system["gpus"]]
+    if system.get("other_gpu"):
+        named.append(f"{system['other_gpu']} (not NVIDIA)")
+    gpus = ", ".join(named) or "none"
     lines = [
         f"System: {system['os']}, Python {system['python']}, "
         f"driver {system['driver'] or 'unknown'}, GPUs: {gpus}"

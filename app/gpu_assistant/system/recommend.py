@@ -68,6 +68,7 @@ def recommend(query: Query, knowledge: Knowledge | None = None) -> Recommendatio
         "python": query.python,
         "driver": query.driver,
         "gpus": [dataclasses.asdict(g) for g in query.gpus],
+        "other_gpu": query.other_gpu,  # a GPU named that is not NVIDIA's ("" for none)
     }
     cpu = _cpu_fallback(query, k)
     warnings = _installed_warnings(query, k) + _arch_warnings(query, k)
