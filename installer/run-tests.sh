@@ -18,4 +18,6 @@ fi
 .venv/bin/lint-imports  # the layers of docs/architecture.md ([tool.importlinter] in pyproject.toml)
 .venv/bin/mypy  # [tool.mypy] in pyproject.toml: strict for the cleaned modules, lenient elsewhere
 export QT_QPA_PLATFORM=offscreen
-exec .venv/bin/python -m pytest "$@"
+# Two workers (pytest-xdist), a test file each at a time (module fixtures stay shared): most
+# tests wait on a child process, TensorFlow's start or Qt, so two cores are busier this way.
+exec .venv/bin/python -m pytest -n "${TEST_WORKERS:-2}" --dist loadfile "$@"
