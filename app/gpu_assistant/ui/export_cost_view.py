@@ -24,7 +24,17 @@ from PySide6.QtWidgets import (
 
 from gpu_assistant.ui.widgets import named, wrap_label
 
-COLUMNS = ("Format", "File", "Size", "p50 per image", "p95 per image", "Agrees", "Accuracy")
+COLUMNS = (
+    "Format",
+    "Runtime",
+    "File",
+    "Size",
+    "p50 per image",
+    "p95 per image",
+    "Agrees",
+    "Accuracy",
+    "Note",
+)
 FORMAT_NAMES = {
     "keras": "Keras",
     "tflite": "TFLite",
@@ -35,26 +45,27 @@ FORMAT_NAMES = {
 
 def cost_rows(table: dict[str, Any]) -> list[list[str]]:
     """One row of text per format, in COLUMNS' order; a format that could not be made says
-    why in its Size cell and leaves the others empty."""
+    why in its Note and leaves the figures empty."""
     rows = []
     for row in table.get("formats", []):
         name = FORMAT_NAMES.get(row.get("format", ""), str(row.get("format", "")))
-        runtime = f" ({row['runtime']})" if row.get("runtime") else ""
+        file = str(row.get("file", ""))
         if "size_bytes" not in row:
-            rows.append([name, str(row.get("file", "")), f"not made: {row.get('why', '')}"])
+            rows.append([name, "", file, "", "", "", "", "", f"not made: {row.get('why', '')}"])
             continue
-        cells = [
-            name + runtime,
-            str(row.get("file", "")),
-            _size(int(row["size_bytes"])),
-            f"{row['p50_ms']:.1f} ms",
-            f"{row['p95_ms']:.1f} ms",
-            f"{row['agreement']:.1%}",
-            f"{row['accuracy']:.1%}",
-        ]
-        if row.get("why"):
-            cells[5] += f" ⚠ {row['why']}"
-        rows.append(cells)
+        rows.append(
+            [
+                name,
+                str(row.get("runtime", "")),
+                file,
+                _size(int(row["size_bytes"])),
+                f"{row['p50_ms']:.1f} ms",
+                f"{row['p95_ms']:.1f} ms",
+                f"{row['agreement']:.1%}",
+                f"{row['accuracy']:.1%}",
+                f"⚠ {row['why']}" if row.get("why") else "",
+            ]
+        )
     return rows
 
 
@@ -73,9 +84,9 @@ class CostDialog(QDialog):
         images = table.get("validation_images", 0)
         layout.addWidget(
             wrap_label(
-                f"Each format re-scored on the {images} validation images (agreement: same "
-                "answer as the Keras model) and timed one image at a time on this computer's "
-                f"CPU. Files and report.json: {out_dir}",
+                f"Each format re-scored on the {images} validation images and timed one image "
+                "at a time on this computer's CPU (agrees: the same answer as the Keras "
+                f"model). Files and report.json: {out_dir}",
                 "costSummary",
             )
         )
@@ -85,10 +96,10 @@ class CostDialog(QDialog):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
         for r, cells in enumerate(rows):
-            if len(cells) < len(COLUMNS):  # not made: the reason spans the numbers
-                self.table.setSpan(r, 2, 1, len(COLUMNS) - 2)
             for c, text in enumerate(cells):
-                self.table.setItem(r, c, QTableWidgetItem(text))
+                item = QTableWidgetItem(text)
+                item.setToolTip(text)  # the note can be longer than its column
+                self.table.setItem(r, c, item)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setStretchLastSection(True)
@@ -96,4 +107,4 @@ class CostDialog(QDialog):
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
-        self.resize(820, 300)
+        self.resize(1100, 300)
