@@ -514,7 +514,7 @@ def _feature_datasets(
             storage=storage,
         )
 
-    map_rows = None
+    map_rows, views = None, 1
     if maps:
         views = 2 if settings.augment and settings.flip else 1
         map_source = replace(source, layer=f"{top_tuning.cut_layer(model)}:{views}")
@@ -538,7 +538,9 @@ def _feature_datasets(
             "images_per_s": stats.images_per_s,
         }
     )
-    _fine_tune_estimate(run, stats.images_per_s, len(train), len(val))
+    # With maps, each image went through the bottom once per view: about a forward pass each.
+    rate = stats.images_per_s * views if stats.images_per_s else None
+    _fine_tune_estimate(run, rate, len(train), len(val))
 
     def datasets(rows: Any, pick: Any, mode: str) -> Any:
         def batched(part: Any, labels: list[int], shuffle: bool) -> Any:
