@@ -5,7 +5,13 @@ from __future__ import annotations
 from PySide6.QtCore import QSettings
 
 from gpu_assistant import paths
-from gpu_assistant.ui.settings import DEFAULT_OPTIONS, SCHEMA_VERSION, VERSION_KEY, Settings
+from gpu_assistant.ui.settings import (
+    DEFAULT_OPTIONS,
+    SCHEMA_VERSION,
+    VERSION_KEY,
+    Options,
+    Settings,
+)
 
 
 def _raw() -> QSettings:
@@ -15,10 +21,10 @@ def _raw() -> QSettings:
 def test_round_trip_in_the_redirected_config_folder(qtbot):
     settings = Settings()
     settings.last_folder = "/data/photos"
-    settings.save_options({"image_size": 128, "augment": False, "unknown": 1})
+    settings.save_options(Options(image_size=128, augment=False, learning_rate=0.0005))
     again = Settings()
     assert again.last_folder == "/data/photos"
-    assert again.options()["image_size"] == 128 and again.options()["augment"] is False
+    assert again.options() == Options(image_size=128, augment=False, learning_rate=0.0005)
     assert (paths.config_dir() / "ui.ini").exists()
 
 
@@ -29,7 +35,7 @@ def test_v1_file_is_migrated(qtbot):
     raw.sync()
     settings = Settings()
     assert settings.last_folder == "/old/folder"
-    assert settings.options()["image_size"] == 224
+    assert settings.options().image_size == 224
     migrated = _raw()
     assert int(migrated.value(VERSION_KEY)) == SCHEMA_VERSION
     assert not migrated.contains("lastFolder")
@@ -40,7 +46,7 @@ def test_bad_values_fall_back_and_a_newer_file_is_left_alone(qtbot):
     raw.setValue(VERSION_KEY, SCHEMA_VERSION)
     raw.setValue("options/batch_size", "lots")
     raw.sync()
-    assert Settings().options()["batch_size"] == DEFAULT_OPTIONS["batch_size"]
+    assert Settings().options().batch_size == DEFAULT_OPTIONS.batch_size
 
     raw.setValue(VERSION_KEY, SCHEMA_VERSION + 1)
     raw.setValue("data/last_folder", "/from/the/future")

@@ -37,7 +37,7 @@ def test_auto_is_the_default_and_says_what_it_picks(make_window) -> None:
 
     train.model.setCurrentIndex(train.model.findData(SMALL_CNN))
     assert train.model_reason.text() == ""
-    assert train.settings().image_size == window.state.data_options["image_size"]
+    assert train.settings().image_size == window.state.options.image_size
 
 
 def _choice_event() -> dict:

@@ -7,7 +7,9 @@ downgrade never crashes or rewrites the user's newer settings.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings
@@ -18,24 +20,25 @@ from gpu_assistant.training.settings import default as settings_default
 SCHEMA_VERSION = 2
 VERSION_KEY = "schema/version"
 
-# The Data and Train pages' options: first-run values from TrainSettings (written once there).
-DEFAULT_OPTIONS: dict[str, Any] = {
-    **{
-        name: settings_default(name)
-        for name in (
-            "val_split",
-            "batch_size",
-            "augment",
-            "flip",
-            "cache",
-            "model",
-            "learning_rate",
-        )
-    },
-    # Where the pages start otherwise (TrainSettings' None / 0 mean "the model's own"):
-    "image_size": 96,  # the Data page's spin box starts here
-    "epochs": 0,  # the Train page's "Auto (by model)"
-}
+
+@dataclass
+class Options:
+    """The Data and Train pages' options, remembered between runs: first-run values from
+    TrainSettings (written once there), where the pages start otherwise."""
+
+    val_split: float = settings_default("val_split")
+    batch_size: int = settings_default("batch_size")
+    augment: bool = settings_default("augment")
+    flip: bool = settings_default("flip")
+    cache: str = settings_default("cache")
+    model: str = settings_default("model")
+    learning_rate: float = settings_default("learning_rate")
+    # TrainSettings' None / 0 mean "the model's own"; the pages need a number:
+    image_size: int = 96  # the Data page's spin box starts here
+    epochs: int = 0  # the Train page's "Auto (by model)"
+
+
+DEFAULT_OPTIONS = Options()
 
 
 def _v1_to_v2(store: QSettings) -> None:
@@ -84,28 +87,28 @@ class Settings:
     def last_folder(self, folder: str) -> None:
         self._set("data/last_folder", folder)
 
-    def options(self) -> dict[str, Any]:
+    def options(self) -> Options:
         """The saved options, each coerced to its default's type (bad values fall back)."""
-        result = dict(DEFAULT_OPTIONS)
+        result = Options()
         if self.readonly:
             return result
-        for key, default in DEFAULT_OPTIONS.items():
+        for key, default in dataclasses.asdict(DEFAULT_OPTIONS).items():
             raw = self.store.value(f"options/{key}")
             if raw is None:
                 continue
             try:
                 if isinstance(default, bool):
-                    result[key] = str(raw).lower() in {"true", "1", "yes"}
+                    value: Any = str(raw).lower() in {"true", "1", "yes"}
                 else:
-                    result[key] = type(default)(raw)
+                    value = type(default)(raw)
             except (TypeError, ValueError):
                 continue
+            setattr(result, key, value)
         return result
 
-    def save_options(self, options: dict[str, Any]) -> None:
-        for key, value in options.items():
-            if key in DEFAULT_OPTIONS:
-                self._set(f"options/{key}", value)
+    def save_options(self, options: Options) -> None:
+        for key, value in dataclasses.asdict(options).items():
+            self._set(f"options/{key}", value)
 
     def geometry(self) -> QByteArray | None:
         value = None if self.readonly else self.store.value("window/geometry")

@@ -32,7 +32,7 @@ class AppState(QObject):
         self.runner = JobRunner(self)
         self.system: Any = None
         self.scan: Any = None
-        self.data_options: dict[str, Any] = settings.options()
+        self.options = settings.options()  # the Data and Train pages' (ui.settings.Options)
         self.run_dir: Path | None = None
         self.training_run: Path | None = None
 

@@ -174,25 +174,25 @@ class DataPage(Page):
     def _options_box(self) -> QWidget:
         box = QGroupBox("Options")
         form = QFormLayout(box)
-        options = self.state.data_options
+        options = self.state.options
         self.image_size = named(QSpinBox(), "imageSizeSpin", "Image size in pixels")
         self.image_size.setRange(32, 512)
         self.image_size.setSingleStep(16)
         self.image_size.setSuffix(" px")
-        self.image_size.setValue(int(options["image_size"]))
+        self.image_size.setValue(options.image_size)
         self.val_split = named(QDoubleSpinBox(), "valSplitSpin", "Validation split")
         self.val_split.setRange(0.05, 0.5)
         self.val_split.setSingleStep(0.05)
-        self.val_split.setValue(float(options["val_split"]))
+        self.val_split.setValue(options.val_split)
         self.batch_size = named(QSpinBox(), "batchSizeSpin", "Batch size")
         self.batch_size.setRange(1, 1024)
-        self.batch_size.setValue(int(options["batch_size"]))
+        self.batch_size.setValue(options.batch_size)
         self.augment = named(QCheckBox("Rotate, zoom, contrast"), "augmentCheck", "Augmentation")
-        self.augment.setChecked(bool(options["augment"]))
+        self.augment.setChecked(options.augment)
         self.flip = named(
             QCheckBox("Mirror left-right"), "flipCheck", "Mirror left-right", FLIP_HINT
         )
-        self.flip.setChecked(bool(options["flip"]))
+        self.flip.setChecked(options.flip)
         self.flip.setEnabled(self.augment.isChecked())
         self.augment.toggled.connect(self.flip.setEnabled)
         self.flip.clicked.connect(self._forget_mirror_before_sample)
@@ -202,7 +202,7 @@ class DataPage(Page):
             augmentation.addWidget(widget)
         self.cache = named(QComboBox(), "cacheCombo", "Cache decoded images")
         self.cache.addItems(CACHE_CHOICES)
-        self.cache.setCurrentText(str(options["cache"]))
+        self.cache.setCurrentText(options.cache)
         self.estimate = wrap_label("", "cacheEstimate")
         form.addRow("Image size:", self.image_size)
         form.addRow("Validation split:", self.val_split)
@@ -219,28 +219,28 @@ class DataPage(Page):
         box.setMinimumWidth(280)
         return box
 
-    def options(self) -> dict[str, Any]:
-        return {
-            "image_size": self.image_size.value(),
-            "val_split": round(self.val_split.value(), 3),
-            "batch_size": self.batch_size.value(),
-            "augment": self.augment.isChecked(),
-            "flip": self.flip.isChecked(),
-            "cache": self.cache.currentText(),
-        }
+    def _take_options(self) -> None:
+        """This page's controls into the shared options (the Train page reads them)."""
+        options = self.state.options
+        options.image_size = self.image_size.value()
+        options.val_split = round(self.val_split.value(), 3)
+        options.batch_size = self.batch_size.value()
+        options.augment = self.augment.isChecked()
+        options.flip = self.flip.isChecked()
+        options.cache = self.cache.currentText()
 
     def update_estimate(self) -> None:
-        options = self.options()
-        self.state.data_options.update(options)
+        self._take_options()
+        options = self.state.options
         self.state.settings.save_options(options)
         images = self.state.scan.total if self.state.scan is not None else 0
-        size = estimate_cache_bytes(images, options["image_size"])
+        size = estimate_cache_bytes(images, options.image_size)
         where = {
             "auto": "in memory when it fits, otherwise on disk",
             "memory": "in memory",
             "disk": "on disk, in the app's cache folder",
             "none": "not cached: images are decoded again every epoch (slowest)",
-        }[options["cache"]]
+        }[options.cache]
         self.estimate.setText(
             f"Cache size: about {human_bytes(size)} ({where})."
             if images

@@ -121,26 +121,26 @@ class TrainPage(Page):
     def _options_box(self) -> QWidget:
         box = QGroupBox("Model and schedule")
         form = QFormLayout(box)
-        options = self.state.data_options
+        options = self.state.options
         self.model = named(QComboBox(), "modelCombo", "Model")
         entries = [(AUTO_LABEL, AUTO, AUTO_DESCRIPTION)]
         entries += [(c.label, c.name, c.description) for c in MODELS.values()]
         for label, name, description in entries:
             self.model.addItem(label, name)
             self.model.setItemData(self.model.count() - 1, description, 3)  # tooltip
-        self.model.setCurrentIndex(max(0, self.model.findData(options["model"])))
+        self.model.setCurrentIndex(max(0, self.model.findData(options.model)))
         # What Auto picks for the scanned folder and why; the run's own choice once it starts.
         self.model_reason = wrap_label("", "modelReason")
         self.model.currentIndexChanged.connect(self._show_auto_choice)
         self.epochs = named(QSpinBox(), "epochsSpin", "Epochs")
         self.epochs.setRange(0, 1000)
         self.epochs.setSpecialValueText("Auto (by model)")  # 0: the model's own count
-        self.epochs.setValue(int(options["epochs"]))
+        self.epochs.setValue(options.epochs)
         self.learning_rate = named(QDoubleSpinBox(), "learningRateSpin", "Learning rate")
         self.learning_rate.setDecimals(5)
         self.learning_rate.setRange(0.00001, 1.0)
         self.learning_rate.setSingleStep(0.0005)
-        self.learning_rate.setValue(float(options["learning_rate"]))
+        self.learning_rate.setValue(options.learning_rate)
         form.addRow("Model:", self.model)
         form.addRow("", self.model_reason)
         form.addRow("Epochs:", self.epochs)
@@ -258,7 +258,7 @@ class TrainPage(Page):
     def settings(self) -> Any:
         from gpu_assistant.training.settings import TrainSettings
 
-        data = self.state.data_options
+        data = self.state.options
         chosen = [i for i, check in enumerate(self.gpu_checks) if check.isChecked()]
         multi = self.multi_gpu.isChecked()
         model = str(self.model.currentData())
@@ -266,17 +266,17 @@ class TrainPage(Page):
             data_dir=Path(self.state.scan.root),
             model=model,
             epochs=self.epochs.value() or None,
-            batch_size=int(data["batch_size"]),
+            batch_size=data.batch_size,
             # Auto sizes the images for the model it picks (224 px for the backbone).
-            image_size=0 if model == AUTO else int(data["image_size"]),
-            val_split=float(data["val_split"]),
+            image_size=0 if model == AUTO else data.image_size,
+            val_split=data.val_split,
             learning_rate=self.learning_rate.value(),
             multi_gpu=multi,
             gpus=chosen if multi else [],
             mixed_precision=self._mixed_precision_choice(),
-            augment=bool(data["augment"]),
-            flip=bool(data["flip"]),
-            cache=data["cache"],
+            augment=data.augment,
+            flip=data.flip,
+            cache=data.cache,
         )
 
     def _mixed_precision_choice(self) -> str:
@@ -297,13 +297,10 @@ class TrainPage(Page):
         if self.slot.busy:
             return
         settings = self.settings()
-        self.state.settings.save_options(
-            {
-                "model": settings.model,
-                "epochs": settings.epochs or 0,
-                "learning_rate": settings.learning_rate,
-            }
-        )
+        options = self.state.options
+        options.model, options.epochs = settings.model, settings.epochs or 0
+        options.learning_rate = settings.learning_rate
+        self.state.settings.save_options(options)
         self._run(settings, "Starting: loading TensorFlow and building the model…")
 
     def resume(self, run_dir: Path) -> None:
