@@ -219,13 +219,17 @@ def unfreeze_top(model: Any, fraction: float = 0.3) -> int:
         backbone = model.get_layer(BACKBONE_LAYER)
     except ValueError:
         return 0
+    return unfreeze_from(backbone, int(len(backbone.layers) * (1.0 - fraction)))
+
+
+def unfreeze_from(backbone: Any, first: int) -> int:
+    """Make the backbone's layers from index `first` on trainable, the others frozen; batch
+    norm stays frozen everywhere (its ImageNet statistics). Returns how many were unfrozen."""
     import keras
 
     backbone.trainable = True
-    layers = backbone.layers
-    first = int(len(layers) * (1.0 - fraction))
     count = 0
-    for index, layer in enumerate(layers):
+    for index, layer in enumerate(backbone.layers):
         train = index >= first and not isinstance(layer, keras.layers.BatchNormalization)
         layer.trainable = train
         count += int(train)

@@ -23,10 +23,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from gpu_assistant.training.models import BACKBONE_LAYER, HEAD_LAYER
+from gpu_assistant.training.models import BACKBONE_LAYER, HEAD_LAYER, unfreeze_from
 
 TUNER_NAME = "top_tuner"
-# The maps stay in memory while the top trains: 2 GiB holds ~48,000 images' at 224 px.
+# The maps stay in memory while the top trains: 2 GiB holds those of ~24,000 images and their
+# mirror images at 224 px.
 MAX_MAP_BYTES = 2 * 2**30
 
 
@@ -106,19 +107,9 @@ def tuner(model: Any) -> Any:
 def unfreeze(model: Any) -> int:
     """Make the backbone's layers after the cut trainable, batch norm excepted; returns how
     many layers that is."""
-    import keras
-
     backbone = model.get_layer(BACKBONE_LAYER)
-    cut = str(cut_layer(model))
-    backbone.trainable = True
     names = [layer.name for layer in backbone.layers]
-    first = names.index(cut) + 1
-    count = 0
-    for index, layer in enumerate(backbone.layers):
-        train = index >= first and not isinstance(layer, keras.layers.BatchNormalization)
-        layer.trainable = train
-        count += int(train)
-    return count
+    return unfreeze_from(backbone, names.index(str(cut_layer(model))) + 1)
 
 
 def freeze(model: Any) -> None:
