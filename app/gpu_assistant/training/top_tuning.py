@@ -44,6 +44,11 @@ def cut_layer(model: Any) -> str | None:
     return TUNE_FROM
 
 
+def view_count(augment: bool, flip: bool) -> int:
+    """Maps cached per image: the image's, and its mirror image's when the run mirrors."""
+    return 2 if augment and flip else 1
+
+
 def map_extractor(model: Any, views: int) -> Any:
     """uint8 image batch -> [B, views, H, W, C] float16 maps at the cut: of the image, then
     (views=2, a run that mirrors) of its left-right mirror image. One traced function, no

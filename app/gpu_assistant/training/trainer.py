@@ -516,7 +516,7 @@ def _feature_datasets(
 
     map_rows, views = None, 1
     if maps:
-        views = 2 if settings.augment and settings.flip else 1
+        views = top_tuning.view_count(settings.augment, settings.flip)
         map_source = replace(source, layer=f"{top_tuning.cut_layer(model)}:{views}")
         extract = top_tuning.map_extractor(model, views)
         map_rows, stats = cached(map_source, extract, batches, np.float16)
@@ -714,7 +714,8 @@ def _tunable_top(run: _Run, model: Any, split: Any) -> bool:
     if not run.settings.top_epochs or top_tuning.cut_layer(model) is None:
         return False
     images = len(split.train) + len(split.val)
-    needed = top_tuning.map_bytes(model, images, views=2)
+    views = top_tuning.view_count(run.settings.augment, run.settings.flip)
+    needed = top_tuning.map_bytes(model, images, views=views)
     if needed <= top_tuning.MAX_MAP_BYTES:
         return True
     run.report(
