@@ -113,6 +113,11 @@ def test_auto_trains_the_head_on_cached_features_and_exports_the_full_model(
     (start,) = _events("start", events)
     assert start["cache"] == "features"
     assert start["phases"] == [{"name": "head", "epochs": 3}, {"name": "top", "epochs": 2}]
+    # The mirror images' maps (the run mirrors) wait for the top phase, training images only.
+    mirrors = [e for e in events if "mirror images' maps" in e.get("message", "")]
+    top_starts = next(i for i, e in enumerate(events) if e.get("phase") == "top")
+    assert mirrors and {e["total"] for e in mirrors} == {start["train_images"]}
+    assert all(events.index(e) > top_starts for e in mirrors)
     assert [e["epoch"] for e in _events("epoch", events)] == [1, 2, 3, 4, 5]
     (done,) = _events("done", events)
     assert done["best_epoch"] == 5  # early stopping off: the last epoch's weights
@@ -159,6 +164,7 @@ def test_auto_trains_the_head_on_cached_features_and_exports_the_full_model(
     train(again, events.append, CancelToken())
     (features,) = _events("features", events)
     assert (features["computed"], features["cached"]) == (0, 28)  # the folder did not change
+    assert not [e for e in events if "mirror images' maps" in e.get("message", "")]
 
 
 def _cancel_at(epoch_to_stop: int) -> tuple[Any, CancelToken]:

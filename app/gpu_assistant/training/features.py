@@ -116,6 +116,7 @@ def features_for(
     report: Report,
     cancel: CancelToken,
     storage: Any = np.float32,
+    what: str = "image features",
 ) -> tuple[np.ndarray, FeatureStats]:
     """[len(records), ...] features in the order of `records` (as `storage`, float16 for the
     large maps), from the cache where the file is unchanged; the others go through
@@ -135,6 +136,7 @@ def features_for(
             cancel=cancel,
             cached=stats.cached,
             storage=storage,
+            what=what,
         )
         cached.update(zip((file_key(r, root) for r in missing), new_rows, strict=True))
         stats.computed = len(missing)
@@ -152,6 +154,7 @@ def _compute(
     cancel: CancelToken,
     cached: int,
     storage: Any,
+    what: str,
 ) -> tuple[list[np.ndarray], float, float]:
     """(feature rows, seconds, images/s): the rate leaves the first batch out (it includes
     tracing), so the ETA and the fine-tuning estimate are what the machine does."""
@@ -181,7 +184,7 @@ def _compute(
                     "cached": cached,
                     "images_per_s": round(rate, 1),
                     "eta_s": round(eta, 1) if eta is not None else None,
-                    "message": f"Computing image features: {len(rows)} of {total} "
+                    "message": f"Computing {what}: {len(rows)} of {total} "
                     f"({rate:.0f} images/s, about {eta or 0:.0f} s left)",
                 }
             )

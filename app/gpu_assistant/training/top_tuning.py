@@ -10,8 +10,9 @@ here the backbone is cut where its last two stages start (`efficientnet_lite.TUN
 14x14x112 map at 224 px), that map is computed once per image alongside the features and
 cached the same way (training/features.py), and the top (5 blocks and the 1x1 head conv, 2.65 M
 of the 3.4 M weights) trains on it with the head. The price is the augmentation the pixels
-would get each epoch: the maps of the mirrored pictures are cached too (when the run mirrors),
-the rest is left to the top's drop-connect and early stopping.
+would get each epoch: the maps of the mirrored training pictures are cached too (when the run
+mirrors; computed when the phase starts, training/phase_inputs.py), the rest is left to the
+top's drop-connect and early stopping.
 
 The tuner model shares its layers with the full model, so model.keras (pixels in) holds the
 tuned weights without a copy. Batch norm stays frozen (inference statistics), as in the
@@ -26,8 +27,8 @@ from typing import Any
 from gpu_assistant.training.models import BACKBONE_LAYER, HEAD_LAYER, unfreeze_from
 
 TUNER_NAME = "top_tuner"
-# The maps stay in memory while the top trains: 2 GiB holds those of ~24,000 images and their
-# mirror images at 224 px.
+# The maps stay in memory while the top trains: 2 GiB holds ~48,000 of them at 224 px (~24,000
+# training images and their mirror images).
 MAX_MAP_BYTES = 2 * 2**30
 
 
@@ -49,10 +50,9 @@ def view_count(augment: bool, flip: bool) -> int:
     return 2 if augment and flip else 1
 
 
-def map_extractor(model: Any, views: int) -> Any:
-    """uint8 image batch -> [B, views, H, W, C] float16 maps at the cut: of the image, then
-    (views=2, a run that mirrors) of its left-right mirror image. One traced function, no
-    Keras predict loop."""
+def map_extractor(model: Any, *, mirrored: bool) -> Any:
+    """uint8 image batch -> [B, H, W, C] float16 maps at the cut, of the images or (mirrored)
+    of their left-right mirror images. One traced function, no Keras predict loop."""
     import keras
     import tensorflow as tf
 
@@ -62,18 +62,17 @@ def map_extractor(model: Any, views: int) -> Any:
     @tf.function(reduce_retracing=True)
     def extract(images: Any) -> Any:
         pixels = tf.cast(images, tf.float32)
-        images_seen = [pixels, tf.reverse(pixels, axis=[2])][:views]
-        maps = [bottom(view, training=False) for view in images_seen]
-        return tf.cast(tf.stack(maps, axis=1), tf.float16)
+        pixels = tf.reverse(pixels, axis=[2]) if mirrored else pixels
+        return tf.cast(bottom(pixels, training=False), tf.float16)
 
     return extract
 
 
-def map_bytes(model: Any, images: int, *, views: int) -> int:
-    """Memory the float16 maps of `images` images take."""
+def map_bytes(model: Any, maps: int) -> int:
+    """Memory `maps` float16 maps take."""
     backbone = model.get_layer(BACKBONE_LAYER)
     shape = backbone.get_layer(str(cut_layer(model))).output.shape[1:]
-    return images * views * 2 * math.prod(int(side) for side in shape)
+    return maps * 2 * math.prod(int(side) for side in shape)
 
 
 def pick_view(views: Any, label: Any) -> tuple[Any, Any]:

@@ -5,9 +5,10 @@ fails in a second) -> devices and strategy -> Auto's choices resolved (training/
 model (new, or the last checkpoint) -> the phases: the small CNN on augmented pixels, or a
 backbone model's head on cached backbone features (training/features.py), then the offline
 backbone's top on cached maps (training/top_tuning.py) and optional fine-tuning on augmented
-pixels; each fit with progress/cancel/checkpoint/early-stopping
-callbacks, and an out-of-memory retry at half the batch -> model, labels, metrics,
-evaluation. Everything the user sees arrives through `report`; nothing here knows about Qt.
+pixels (what each phase fits on: training/phase_inputs.py); each fit with progress/cancel/
+checkpoint/early-stopping callbacks, and an out-of-memory retry at half the batch -> model,
+labels, metrics, evaluation. Everything the user sees arrives through `report`; nothing here
+knows about Qt.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from gpu_assistant.training.models import (
     model_choice,
     unfreeze_top,
 )
+from gpu_assistant.training.phase_inputs import PhaseInputs
 from gpu_assistant.training.preflight import (
     check_class_names,
     check_enough_images,
@@ -71,8 +73,6 @@ from gpu_assistant.training.run_folder import (
 from gpu_assistant.training.settings import TrainSettings
 
 FINE_TUNE_LR_FACTOR = 0.1
-FINE_TUNE_COST = 3.0  # a fine-tuning step costs about this many forward passes
-OFFERED_FINE_TUNE_EPOCHS = 5  # what the estimate is given for when fine-tuning is off
 IMBALANCE_FOR_CLASS_WEIGHTS = 1.5  # weight classes when the largest is 1.5x the smallest
 PHASE_LABELS = {  # what the Train page and the CLI say a phase does
     "full": "training on the images",
@@ -387,228 +387,6 @@ def _restore_checkpoint(model: Any, checkpoint: Checkpoint, learning_rate: float
     restore(head, values)
 
 
-class _Inputs:
-    """What the phases train on, built when a phase first needs it: pixel datasets (decoded,
-    cached, augmented) and, for backbone models, datasets of the cached backbone features
-    (and of the maps where the top starts, for the top phase)."""
-
-    def __init__(
-        self,
-        run: _Run,
-        model: Any,
-        scan: Any,
-        split: Any,
-        batch: int,
-        *,
-        fine_tunes: bool,
-        tunes_top: bool,
-    ) -> None:
-        self.run, self.model, self.scan, self.split, self.batch = run, model, scan, split, batch
-        self.fine_tunes, self.tunes_top = fine_tunes, tunes_top
-        self._pixels: Any = None
-        self._features: Any = None
-        self._maps: Any = None
-        self._tuner: Any = None
-
-    def for_phase(self, phase: _Phase) -> Any:
-        if phase.name == "head":
-            return self.features()
-        return self.maps() if phase.name == "top" else self.pixels()
-
-    def target(self, phase: _Phase) -> Any:
-        """The model `phase` fits: the head, the tuner (top + head) or the whole model."""
-        if phase.name == "head":
-            return self.model.get_layer(HEAD_LAYER)
-        return self.tuner() if phase.name == "top" else self.model
-
-    def tuner(self) -> Any:
-        if self._tuner is None:
-            with self.run.strategy.scope():  # its optimizer's variables: mirrored
-                self._tuner = top_tuning.tuner(self.model)
-        return self._tuner
-
-    def pixels(self) -> Any:
-        if self._pixels is None:
-            self._pixels = _datasets(self.run, self.scan, self.split, self.batch)
-        return self._pixels
-
-    def features(self) -> Any:
-        """With fine-tuning to come, the pixel cache is filled first and the features read
-        from it: one decode per image for both (and for the maps)."""
-        if self._features is None:
-            pixels = self.pixels() if self.fine_tunes else None
-            self._features, self._maps = _feature_datasets(
-                self.run, self.model, self.scan, self.split, pixels, maps=self.tunes_top
-            )
-        return self._features
-
-    def maps(self) -> Any:
-        self.features()
-        return self._maps
-
-    def evaluation(self) -> tuple[Any, Any]:
-        """(model, validation batches) for the final report: the full model on pixels when
-        they were prepared, else the tuner on the maps or the head on the features (the same
-        numbers, without a decode)."""
-        if self._pixels is not None or self._features is None:
-            return self.model, self.pixels().val
-        if self._maps is not None:
-            return self.tuner(), self._maps.val
-        return self.model.get_layer(HEAD_LAYER), self._features.val
-
-
-def _datasets(run: _Run, scan: Any, split: Any, per_replica_batch: int) -> Any:
-    from gpu_assistant.data.pipeline import build_datasets
-
-    options = run.settings.pipeline_options(per_replica_batch * run.replicas)
-    return build_datasets(scan, options, split=split, report=run.report, cancel=run.cancel)
-
-
-def _feature_datasets(
-    run: _Run, model: Any, scan: Any, split: Any, pixels: Any, *, maps: bool
-) -> tuple[Any, Any]:
-    """(datasets of (features [B, F], labels [B]) for the head, datasets of (maps, labels) for
-    the top phase or None), from the feature cache; the images it lacks are decoded, or read
-    from `pixels` (the filled pixel datasets). With `maps`, the images go through the bottom
-    of the backbone (maps cached) and the features are computed from the maps by its top."""
-    import numpy as np
-    import tensorflow as tf
-
-    from gpu_assistant.data.pipeline import Datasets, image_batches
-    from gpu_assistant.data.split import class_weights, stable_order
-    from gpu_assistant.training.features import (
-        FeatureSource,
-        features_for,
-        file_key,
-        weights_identity,
-    )
-
-    settings = run.settings
-    backbone = model.get_layer(BACKBONE_LAYER)
-    source = FeatureSource(
-        settings.model,
-        settings.image_size,
-        weights_identity(settings.weights_path, settings.pretrained),
-        str(backbone.compute_dtype),
-    )
-    train = stable_order(split.train, scan.root, settings.seed)
-    val = stable_order(split.val, scan.root, settings.seed)
-    global_batch = settings.batch_size * run.replicas
-    everything = [*train, *val]
-
-    def batches(records: list[Any]) -> Any:
-        if pixels is not None and records == everything:
-            cached = [d for d in (pixels.plain_train, pixels.val) if d is not None]
-            return cached[0].concatenate(cached[1]) if len(cached) == 2 else cached[0]
-        return image_batches(records, settings.image_size, global_batch)
-
-    def cached(source: FeatureSource, extract: Any, batches: Any, storage: Any) -> Any:
-        return features_for(
-            everything,
-            scan.root,
-            source,
-            extract,
-            batches,
-            report=run.report,
-            cancel=run.cancel,
-            storage=storage,
-        )
-
-    map_rows, views = None, 1
-    if maps:
-        views = top_tuning.view_count(settings.augment, settings.flip)
-        map_source = replace(source, layer=f"{top_tuning.cut_layer(model)}:{views}")
-        extract = top_tuning.map_extractor(model, views)
-        map_rows, stats = cached(map_source, extract, batches, np.float16)
-        row_of = {file_key(r, scan.root): i for i, r in enumerate(everything)}
-
-        def from_maps(records: list[Any]) -> Any:  # the unaltered view's maps, no decode
-            rows = map_rows[[row_of[file_key(r, scan.root)] for r in records], 0]
-            return tf.data.Dataset.from_tensor_slices((rows, np.zeros(len(rows)))).batch(32)
-
-        features, _ = cached(source, top_tuning.pooled_extractor(model), from_maps, np.float32)
-    else:
-        features, stats = cached(source, _extractor(backbone), batches, np.float32)
-    run.report(
-        {
-            "event": "features",
-            "cached": stats.cached,
-            "computed": stats.computed,
-            "seconds": round(stats.seconds, 2),
-            "images_per_s": stats.images_per_s,
-        }
-    )
-    # With maps, each image went through the bottom once per view: about a forward pass each.
-    rate = stats.images_per_s * views if stats.images_per_s else None
-    _fine_tune_estimate(run, rate, len(train), len(val))
-
-    def datasets(rows: Any, pick: Any, mode: str) -> Any:
-        def batched(part: Any, labels: list[int], shuffle: bool) -> Any:
-            dataset = tf.data.Dataset.from_tensor_slices((part, tf.constant(labels, tf.int32)))
-            if shuffle:
-                seed = settings.seed
-                dataset = dataset.shuffle(len(labels), seed, reshuffle_each_iteration=True)
-                dataset = dataset.map(pick) if pick is not None else dataset
-            elif pick is not None:
-                dataset = dataset.map(lambda views, label: (views[0], label))
-            return dataset.batch(global_batch).prefetch(tf.data.AUTOTUNE)
-
-        names = list(scan.class_names)
-        labels = [r.label for r in val]
-        return Datasets(
-            train=batched(rows[: len(train)], [r.label for r in train], True),
-            val=batched(rows[len(train) :], labels, False) if val else None,
-            test=None,
-            class_names=names,
-            class_weights=class_weights(split.train, len(names)),
-            split=split,
-            cache_mode=mode,
-            cache_bytes=int(rows.nbytes),
-        )
-
-    tuned = None if map_rows is None else datasets(map_rows, top_tuning.pick_view, "maps")
-    return datasets(features, None, "features"), tuned
-
-
-def _extractor(backbone: Any) -> Any:
-    """uint8 image batch -> pooled features, one traced function (no Keras predict loop)."""
-    import tensorflow as tf
-
-    @tf.function(reduce_retracing=True)
-    def extract(images: Any) -> Any:
-        return tf.cast(backbone(tf.cast(images, tf.float32), training=False), tf.float32)
-
-    return extract
-
-
-def _fine_tune_estimate(run: _Run, images_per_s: float | None, train: int, val: int) -> None:
-    """Say what fine-tuning costs here, measured from the feature pass: a training step is
-    about FINE_TUNE_COST forward passes (forward, backward, update), validation one."""
-    if not images_per_s:
-        return
-    per_epoch = (FINE_TUNE_COST * train + val) / images_per_s
-    planned = run.settings.fine_tune_epochs or 0
-    shown = planned or OFFERED_FINE_TUNE_EPOCHS
-    where = "GPU" if run.device_type == "GPU" else "CPU"
-    action = "planned" if planned else f"off; --fine-tune-epochs {shown} turns it on"
-    run.report(
-        {
-            "event": "fine_tune_estimate",
-            "device_type": run.device_type,
-            "epochs": planned,
-            "seconds_per_epoch": round(per_epoch, 1),
-            "seconds": round(per_epoch * shown, 1),
-            "message": f"Fine-tuning the top of the backbone on this {where}: about "
-            f"{_duration(per_epoch)} an epoch, {_duration(per_epoch * shown)} for {shown} "
-            f"epochs ({action}).",
-        }
-    )
-
-
-def _duration(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
-
-
 def _fit_and_finish(
     run: _Run,
     plan: Any,
@@ -632,7 +410,7 @@ def _fit_and_finish(
     retried = False
     names = {p.name for p in phases}
     while True:
-        inputs = _Inputs(
+        inputs = PhaseInputs(
             run,
             model,
             scan,
@@ -715,7 +493,7 @@ def _tunable_top(run: _Run, model: Any, split: Any) -> bool:
         return False
     images = len(split.train) + len(split.val)
     views = top_tuning.view_count(run.settings.augment, run.settings.flip)
-    needed = top_tuning.map_bytes(model, images, views=views)
+    needed = top_tuning.map_bytes(model, images + len(split.train) * (views - 1))
     if needed <= top_tuning.MAX_MAP_BYTES:
         return True
     run.report(
@@ -739,7 +517,7 @@ class _Outcome:
 def _fit_phases(
     run: _Run,
     model: Any,
-    inputs: _Inputs,
+    inputs: PhaseInputs,
     phases: list[_Phase],
     *,
     batch: int,
@@ -942,7 +720,7 @@ def _tensorboard(logs: Path) -> Any:
 
 
 def _finish(
-    run: _Run, model: Any, inputs: _Inputs, *, split: Any, scan: Any, outcome: _Outcome
+    run: _Run, model: Any, inputs: PhaseInputs, *, split: Any, scan: Any, outcome: _Outcome
 ) -> TrainResult:
     """Save the model, metrics and evaluation. A cancelled run keeps the last completed epoch:
     the weights of a half-trained epoch are replaced by its checkpoint's first (none: no
