@@ -15,6 +15,7 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e ".[test]"
 .venv/bin/python -m ruff check app tests benchmarks installer
+.venv/bin/python -m ruff format --check app tests benchmarks installer
 .venv/bin/lint-imports  # the layers of docs/architecture.md ([tool.importlinter] in pyproject.toml)
 .venv/bin/mypy  # [tool.mypy] in pyproject.toml: strict for the cleaned modules, lenient elsewhere
 export QT_QPA_PLATFORM=offscreen

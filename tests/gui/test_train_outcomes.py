@@ -35,3 +35,17 @@ def test_a_stopped_run_offers_resume(make_window, tmp_path):
     _finish(train, tmp_path, "cancelled", [{"event": "cancelled", "best_epoch": 3}])
     assert "Stopped after 4 completed epoch(s). Best epoch 3 restored" in train.status.text()
     assert train.resume_button.isVisibleTo(train)
+
+
+def test_the_epoch_count_is_an_upper_bound_when_early_stopping_may_end_the_run(make_window):
+    train = make_window().page("train")
+    phase = {"event": "phase", "phase": "top", "label": "tuning the backbone's top on cached maps"}
+    batch = {"event": "batch", "epoch": 49, "epochs": 70, "step": 3, "steps": 25}
+    for event in (phase, batch):
+        train.on_event(event)
+    assert train.status.text().startswith(
+        "Epoch 49 of up to 70 · tuning the backbone's top on cached maps · step 3/25"
+    )
+    train.early_stopping = False  # a run without early stopping trains every epoch
+    train.on_event(batch)
+    assert train.status.text().startswith("Epoch 49/70 · ")

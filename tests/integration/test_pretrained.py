@@ -221,6 +221,34 @@ def test_resume_in_the_head_phase_the_top_phase_and_the_fine_tuning_phase(
     assert len(history) == 6
 
 
+def test_stop_while_the_mirror_maps_are_computed_keeps_the_head_and_resumes(
+    photos: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    settings = _settings(photos, out, model=OFFLINE_BACKBONE, top_epochs=2)
+    cancel = CancelToken()
+    events: list[dict[str, Any]] = []
+
+    def report(event: dict[str, Any]) -> None:
+        events.append(event)
+        if "mirror images' maps" in event.get("message", ""):
+            cancel.cancel()  # Stop, after the head's epochs, before the top's first
+
+    result = train(settings, report, cancel)
+    assert (result.status, result.epochs_completed) == ("cancelled", 2)
+    assert (out / "model.keras").is_file()
+    (cancelled,) = _events("cancelled", events)
+    assert cancelled["epochs_completed"] == 2 and cancelled["evaluation_path"]
+    assert json.loads((out / "evaluation.json").read_text())["samples"] > 0
+
+    resumed = TrainSettings.load(out / "settings.json")
+    resumed.resume = True
+    events.clear()
+    last = train(resumed, events.append, CancelToken())
+    assert (last.status, last.epochs_completed) == ("completed", 4)
+    assert [e["epoch"] for e in _events("epoch", events)] == [3, 4]
+
+
 @pytest.mark.slow
 def test_standalone_script_reproduces_a_pretrained_run(photos: Path, tmp_path: Path) -> None:
     import subprocess

@@ -142,6 +142,12 @@ def test_cancel_stops_at_the_next_step_and_resume_continues(tiny: Path, tmp_path
     checkpoint = latest_checkpoint(out / "checkpoints")
     assert checkpoint is not None
     assert checkpoint.epoch == 1
+    # ... and scored: the Results page shows the kept epoch's matrix for a stopped run.
+    (cancelled,) = report.named("cancelled")
+    assert cancelled["evaluation_path"] == str(out / "evaluation.json")
+    evaluation = json.loads((out / "evaluation.json").read_text())
+    kept = report.named("epoch")[0]["val_accuracy"]
+    assert evaluation["accuracy"] == pytest.approx(kept, abs=1 / evaluation["samples"] + 1e-9)
     split_before = (out / "split.json").read_bytes()
 
     resumed = TrainSettings.load(out / "settings.json")

@@ -310,4 +310,3 @@ def image_batches(records: list[ImageRecord], image_size: int, batch_size: int) 
     decodes them, not cached, not augmented: for a single pass (backbone features)."""
     _check_unchanged(records)
     return _untuned(_decoded(records, image_size).batch(batch_size).prefetch(2))
-

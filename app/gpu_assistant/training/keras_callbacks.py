@@ -95,6 +95,7 @@ class Progress(keras.callbacks.Callback):
             event[name] = metric(logs, name)
         self.report(event)
 
+
 class EpochCheckpoint(keras.callbacks.Callback):
     """Saves an atomic checkpoint after every completed (not cancelled) epoch, and marks it
     as the best one to keep when `stopper` (which runs before it) just found it best."""
@@ -117,6 +118,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
         if self.stopper is not None and self.stopper.new_best:
             self.state["best"] = epoch + 1
         save_checkpoint(self.folder, snapshot(self.model), epoch + 1, self.state)
+
 
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
     """Keras's early stopping on val_loss (best weights restored at the end) for one phase,
@@ -168,6 +170,7 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
         """What `on_train_end` does, for a phase a resumed run has nothing left to train in."""
         if self.resumed_weights is not None:
             model.set_weights(self.resumed_weights)
+
 
 class EpochTensorBoard(keras.callbacks.TensorBoard):
     """TensorBoard logs written once per epoch, with no per-batch cost.

@@ -558,10 +558,6 @@ def _fit_phases(
                 stopper.restore_best(target)
             stopped_early = spent
         else:
-            _prepare_phase(run, model, target, phase, resumed)
-            # A later phase, from its first epoch: what it must beat to keep its weights.
-            later = phase.name in ("top", "fine_tune") and len(history) == start
-            before = _Before.of(target, state) if later and settings.early_stopping else None
             run.report(
                 {
                     "event": "phase",
@@ -571,13 +567,21 @@ def _fit_phases(
                     "label": PHASE_LABELS[phase.name],
                 }
             )
+            try:
+                data = inputs.for_phase(phase)  # the top's mirror maps are computed here
+            except Cancelled:  # the epochs before stay: the run ends as a cancelled one
+                break
+            _prepare_phase(run, model, target, phase, resumed)
+            # A later phase, from its first epoch: what it must beat to keep its weights.
+            later = phase.name in ("top", "fine_tune") and len(history) == start
+            before = _Before.of(target, state) if later and settings.early_stopping else None
             phase_state = {**state, "phase": phase.name, "phase_start": start}
             checkpoint = checkpoint_callback(run.folder.checkpoints, progress, phase_state, stopper)
             stoppers = [] if stopper is None else [stopper]  # before the checkpoint: it asks
             _fit(
                 run,
                 target,
-                inputs.for_phase(phase),
+                data,
                 epochs=end,
                 initial_epoch=len(history),
                 callbacks=[progress, *stoppers, checkpoint, *extra, tensorboard],
@@ -725,26 +729,15 @@ def _finish(
     """Save the model, metrics and evaluation. A cancelled run keeps the last completed epoch:
     the weights of a half-trained epoch are replaced by its checkpoint's first (none: no
     model.keras)."""
-    from gpu_assistant.data.split import stable_order
-
     folder = run.folder
     history = outcome.history
     saved, best_epoch = _completed_model(run, model, outcome)
     if saved:
         save_model(model, folder.model)
     final = history[-1] if history else {}
-    evaluation_path = None
-    if split.val and not run.cancel.cancelled:
-        scorer, val = inputs.evaluation()
-        probabilities, labels = predict_probabilities(scorer, val)
-        ordered = stable_order(split.val, scan.root, run.settings.seed)
-        images = [r.path for r in ordered] if len(ordered) == len(labels) else None
-        evaluation = evaluation_report(probabilities, labels, scan.class_names, images)
-        evaluation["warnings"] = trust_warnings(evaluation)
-        write_json(folder.evaluation, evaluation)
-        for message in evaluation["warnings"]:
-            run.report({"event": "warning", "message": message})
-        evaluation_path = folder.evaluation
+    evaluation = _evaluation(run, inputs, split, scan) if split.val and saved else None
+    evaluation_path = folder.evaluation if evaluation is not None else None
+    if evaluation is not None:
         final = {**final, "model_val_accuracy": evaluation["accuracy"]}
     status = (
         "cancelled"
@@ -778,6 +771,27 @@ def _finish(
         )
     model_path = folder.model if saved else None
     return TrainResult(status, folder.root, model_path, len(history), final, evaluation_path)
+
+
+def _evaluation(run: _Run, inputs: PhaseInputs, split: Any, scan: Any) -> dict | None:
+    """Score the saved model on the validation images and write evaluation.json: for a
+    stopped run too (the kept epoch's results, for the Results and Runs pages), unless what
+    it needs was never prepared (stopped before then: None)."""
+    from gpu_assistant.data.split import stable_order
+
+    try:
+        scorer, val = inputs.evaluation()
+    except Cancelled:
+        return None
+    probabilities, labels = predict_probabilities(scorer, val)
+    ordered = stable_order(split.val, scan.root, run.settings.seed)
+    images = [r.path for r in ordered] if len(ordered) == len(labels) else None
+    evaluation = evaluation_report(probabilities, labels, scan.class_names, images)
+    evaluation["warnings"] = trust_warnings(evaluation)
+    write_json(run.folder.evaluation, evaluation)
+    for message in evaluation["warnings"]:
+        run.report({"event": "warning", "message": message})
+    return evaluation
 
 
 def _completed_model(run: _Run, model: Any, outcome: _Outcome) -> tuple[bool, int | None]:

@@ -98,7 +98,7 @@ class LivePlot(pg.PlotWidget):
             return
         pen = pg.mkPen("#888888", width=1, style=pg.QtCore.Qt.PenStyle.DotLine)
         self._marker = pg.InfiniteLine(
-            pos=x, angle=90, pen=pen, label=text, labelOpts={"position": 0.12}
+            pos=x, angle=90, pen=pen, label=text, labelOpts={"position": 0.5}
         )
         self.getPlotItem().addItem(self._marker, ignoreBounds=True)
 

@@ -62,6 +62,7 @@ class TrainPage(Page):
         self.monitor = JobSlot(state.runner, parent=self)
         self.best_epoch: int | None = None  # the epoch whose weights the run kept
         self.phase = ""  # what the run's current phase does ("tuning the backbone's top...")
+        self.early_stopping = True  # the run's: its epoch count is then an upper bound
         self.last_result: Any = None
         self.run_dir: Path | None = None  # the current run's folder, known from its start event
         self._monitored: list[int] = []
@@ -327,6 +328,7 @@ class TrainPage(Page):
             plot.show_note("")
         self.best_epoch = None
         self.phase = ""
+        self.early_stopping = bool(settings.early_stopping)
         self.last_result = None
         self._reset_monitor_plots(settings.gpus or [g.index for g in self._gpus()][:1])
         self.progress.setRange(0, 0)
@@ -388,8 +390,10 @@ class TrainPage(Page):
             self.progress.setRange(0, steps * int(event.get("epochs") or self.epochs.value()))
             self.progress.setValue((epoch - 1) * steps + step)
             phase = f" · {self.phase}" if self.phase else ""
+            epochs = event.get("epochs", "?")  # the most: early stopping may end the run sooner
+            of = f" of up to {epochs}" if self.early_stopping else f"/{epochs}"
             self.status.setText(
-                f"Epoch {epoch}/{event.get('epochs', '?')}{phase} · step {step}/{steps} · "
+                f"Epoch {epoch}{of}{phase} · step {step}/{steps} · "
                 f"{event.get('images_per_s') or 0:.0f} images/s · ETA {_eta(event.get('eta_s'))}"
             )
             self._memory_from_trainer(event.get("memory") or {})
