@@ -171,6 +171,9 @@ def test_cli_scan_text_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert main(["scan", str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err
     assert "does not exist" in err and "Traceback" not in err
+    make_class_folder(tmp_path / "one", {"a": 3})
+    assert main(["scan", str(tmp_path / "one")]) == 1  # read, but nothing to train on
+    assert "Only one class ('a')" in capsys.readouterr().out
 
 
 def test_cli_scan_progress_is_json_lines_on_stderr(

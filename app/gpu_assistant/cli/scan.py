@@ -9,13 +9,16 @@ from typing import Any
 from gpu_assistant.cli.arguments import path_argument
 from gpu_assistant.cli.output import print_json
 
+TRAINABLE_CLASSES = 2  # fewer: the folder was read, but nothing can be trained on it (exit 1)
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "scan",
         help="check a folder of images (one sub-folder per class) and list what will be skipped",
         description="Decode every image under DIR (one sub-folder per class) and report the "
-        "classes, counts, image sizes, skipped files with reasons, and layout problems.",
+        "classes, counts, image sizes, skipped files with reasons, and layout problems. Exit "
+        "code 0: ready to train on; 1: fewer than two classes; 2: no usable image at all.",
     )
     parser.add_argument(
         "folder", metavar="DIR", type=path_argument, help="folder with one sub-folder per class"
@@ -61,4 +64,4 @@ def run(args: argparse.Namespace) -> int:
         print_json(result)
     else:
         _print_text(result)
-    return 0
+    return 0 if len(result["classes"]) >= TRAINABLE_CLASSES else 1
