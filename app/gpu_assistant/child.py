@@ -8,6 +8,9 @@ ignored) or as plain text lines, keeps a bounded stderr log (its first and last 
 ends the child on cancel or timeout. Cancelling either writes a line (``cancel_line``: the child
 stops cleanly, e.g. training keeps its checkpoint) or terminates the child (then kills it).
 
+`KeptChild` is the same for a child kept running between requests (the Results page's
+predictions: Python, TensorFlow and the model are loaded once, not per image).
+
 `child_env` sets ``CUDA_DEVICE_ORDER=PCI_BUS_ID`` so that TensorFlow's GPU i is NVML's GPU i
 (CUDA's default order is fastest first, NVML's is PCI order), and puts this package on the
 child's path.
@@ -254,3 +257,147 @@ class ChildSide:
 def read_request(stdin: IO[str]) -> Any:
     """The first stdin line: the child's JSON request."""
     return json.loads(stdin.readline())
+
+
+class KeptChild:
+    """A child kept running between requests (one JSON line in, its events out, until an
+    event named in `last_events`): for the Results page's *Try an image*, whose cost was
+    starting Python and TensorFlow and loading the model, every time.
+
+    One request at a time (`ask` holds a lock). Cancel or a timeout ends the child; the next
+    `ask` starts a new one, and so does a child that ended by itself (it exits when idle, or
+    crashed). `close` ends it. Qt-free, like `run_child`.
+    """
+
+    def __init__(self, argv: Sequence[str], env: Mapping[str, str], last_events: set[str]) -> None:
+        self.argv, self.env, self.last_events = list(argv), dict(env), last_events
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen[str] | None = None
+        self._events: Any = None  # queue.Queue of the running child's events (None: EOF)
+        self.stderr = OutputLog()
+        self._readers: list[threading.Thread] = []
+        self.starts = 0  # children started so far (a test counts them)
+
+    def ask(
+        self,
+        request: Mapping[str, Any],
+        *,
+        report: Report = ignore,
+        cancel: CancelToken | None = None,
+        timeout: float | None = None,
+    ) -> ChildOutcome:
+        """Send `request`, pass its events to `report`, return them with how it ended."""
+        with self._lock:
+            fresh = self._process is None or self._process.poll() is not None
+            outcome = self._exchange(request, report, cancel, timeout)
+            ended = outcome.returncode is not None and not (outcome.cancelled or outcome.timed_out)
+            if ended and not outcome.events and not fresh:
+                # It ended as the request came (idle exit): once more, on a new child.
+                outcome = self._exchange(request, report, cancel, timeout)
+            return outcome
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def close(self) -> None:
+        """End the child: EOF on its stdin, then terminate if it does not go."""
+        with self._lock:
+            process, self._process = self._process, None
+            if process is None or process.poll() is not None:
+                return
+            with contextlib.suppress(OSError):
+                assert process.stdin is not None
+                process.stdin.close()
+            try:
+                process.wait(timeout=STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                _stop(process)
+            self._release(process)
+
+    def _exchange(
+        self,
+        request: Mapping[str, Any],
+        report: Report,
+        cancel: CancelToken | None,
+        timeout: float | None,
+    ) -> ChildOutcome:
+        import queue
+
+        process = self._running()
+        events: queue.Queue[Event | None] = self._events
+        outcome = ChildOutcome(returncode=None, stderr=self.stderr)
+        started = time.monotonic()
+        _write(process, json.dumps(dict(request)) + "\n")
+        while True:
+            if cancel is not None and cancel.cancelled:
+                outcome.cancelled = True
+                break
+            if timeout is not None and time.monotonic() - started > timeout:
+                outcome.timed_out = True
+                break
+            try:
+                event = events.get(timeout=POLL_S)
+            except queue.Empty:
+                continue
+            if event is None:  # the child ended
+                process.wait(timeout=STOP_GRACE_S)
+                outcome.returncode = process.returncode
+                self._process = None
+                self._release(process)
+                break
+            outcome.events.append(event)
+            report(event)
+            if event.get("event") in self.last_events:
+                break
+        if outcome.cancelled or outcome.timed_out:
+            _stop(process)
+            outcome.returncode, self._process = process.returncode, None
+            self._release(process)
+        outcome.seconds = round(time.monotonic() - started, 2)
+        return outcome
+
+    def _release(self, process: subprocess.Popen[str]) -> None:
+        """Once the child has ended: its readers done, its pipes closed."""
+        for reader in self._readers:
+            reader.join(timeout=STOP_GRACE_S)
+        for stream in (process.stdin, process.stdout, process.stderr):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+
+    def _running(self) -> subprocess.Popen[str]:
+        import queue
+
+        if self._process is not None:
+            if self._process.poll() is None:
+                return self._process
+            self._release(self._process)  # it ended between requests
+        process = subprocess.Popen(
+            self.argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            env=self.env,
+        )
+        events: queue.Queue[Event | None] = queue.Queue()
+
+        def read(stream: IO[str]) -> None:
+            for raw in _lines(stream):
+                event = parse_event(raw.rstrip("\n"))
+                if event is not None:
+                    events.put(event)
+            events.put(None)
+
+        self._readers = [
+            threading.Thread(target=read, args=(process.stdout,), daemon=True),
+            threading.Thread(target=_read_log, args=(process.stderr, self.stderr), daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
+        self._process, self._events = process, events
+        self.starts += 1
+        return process

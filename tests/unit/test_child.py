@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from gpu_assistant.child import OutputLog, child_env, run_child
+from gpu_assistant.child import KeptChild, OutputLog, child_env, run_child
 from gpu_assistant.jobs import CancelToken
 
 
@@ -93,3 +93,55 @@ def test_the_log_keeps_its_head_and_tail():
         log.append(str(n))
     assert log.text() == "0\n1\n... 6 log lines skipped ...\n8\n9"
     assert log.last_lines(3) == "1\n8\n9"
+
+
+# A kept child that answers each JSON line: "sleep" waits (for cancel), "exit" ends the process
+# after its answer (as an idle child does), anything else is echoed with the child's pid.
+SERVER = """
+import json, os, sys, time
+for line in sys.stdin:
+    request = json.loads(line)
+    if request.get("sleep"):
+        time.sleep(request["sleep"])
+    print(json.dumps({"event": "progress", "n": request.get("n")}), flush=True)
+    print(json.dumps({"event": "done", "pid": os.getpid(), "n": request.get("n")}), flush=True)
+    if request.get("exit"):
+        sys.exit(0)
+"""
+
+
+def _server() -> KeptChild:
+    return KeptChild(_python(SERVER), child_env(), {"done"})
+
+
+def test_a_kept_child_answers_request_after_request_in_one_process():
+    server = _server()
+    seen = []
+    first = server.ask({"n": 1}, report=seen.append)
+    second = server.ask({"n": 2})
+    assert [e["event"] for e in seen] == ["progress", "done"]
+    assert first.last("done")["n"] == 1 and second.last("done")["n"] == 2
+    assert first.last("done")["pid"] == second.last("done")["pid"] and server.starts == 1
+    assert server.running
+    server.close()
+    assert not server.running
+
+
+def test_cancel_ends_the_kept_child_and_the_next_request_gets_a_new_one():
+    server = _server()
+    cancel = CancelToken()
+    threading.Timer(0.5, cancel.cancel).start()
+    outcome = server.ask({"sleep": 30}, cancel=cancel)
+    assert outcome.cancelled and outcome.last("done") is None and not server.running
+    assert server.ask({"n": 3}).last("done")["n"] == 3 and server.starts == 2
+    server.close()
+
+
+def test_a_kept_child_that_ended_by_itself_is_started_again_for_the_next_request():
+    server = _server()
+    gone = server.ask({"n": 1, "exit": True}).last("done")["pid"]
+    server._process.wait(timeout=10)  # it exited after answering, as an idle child does
+    again = server.ask({"n": 2})
+    assert again.last("done")["n"] == 2 and again.last("done")["pid"] != gone
+    assert server.starts == 2
+    server.close()

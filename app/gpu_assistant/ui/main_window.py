@@ -144,5 +144,6 @@ class MainWindow(QMainWindow):
             if not self.state.runner.running():
                 break
             self.state.runner.shutdown(SHUTDOWN_WAIT_MS)
+        self.state.models.close()
         sys.excepthook = self._previous_hook
         event.accept()

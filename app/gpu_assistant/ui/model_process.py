@@ -8,33 +8,66 @@ Parent: `predict_in_child(...)` and `export_in_child(...)` are plain jobs for th
 Child: ``python -m gpu_assistant.ui.model_process`` reads one JSON request on stdin
 (``{"task": "predict" | "export" | "cost" | "audit" | "explain", ...}``) and writes its
 events and one ``model_result`` event as JSON lines; Cancel terminates it (no task has
-anything to keep half-way).
+anything to keep half-way). With ``--serve`` it answers request after request (one a line)
+until its stdin closes or it has been idle for IDLE_EXIT_S: `model_server()` keeps one such
+child for *Try an image* and *Why?*, so the second picture costs a prediction (about a tenth
+of a second), not a Python with TensorFlow and the model loaded again (seconds). It runs on
+the CPU (one image needs no GPU, and a kept TensorFlow must not hold GPU memory a training
+run needs).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
+import threading
+import time
 import traceback
 from pathlib import Path
 from typing import Any
 
-from gpu_assistant.child import ChildSide, child_env, python_module, read_request, run_child
+from gpu_assistant.child import (
+    ChildSide,
+    KeptChild,
+    child_env,
+    python_module,
+    read_request,
+    run_child,
+)
 from gpu_assistant.jobs import Cancelled, CancelToken, Event, Report, UserError
 
 CHILD_MODULE = "gpu_assistant.ui.model_process"
 RESULT_EVENT = "model_result"
 BUG_EVENT = "bug"
+SERVE_FLAG = "--serve"
+IDLE_EXIT_S = 600.0  # a kept child that has had no request for this long exits (memory back)
 
 
-def predict_in_child(model: Path, images: list[Path], report: Report, cancel: CancelToken) -> Any:
-    """`training.predict.predict(model, images)`, run in a child; returns its predictions."""
+def model_server() -> KeptChild:
+    """A kept child for predictions (AppState holds one; the window closes it)."""
+    argv = [*python_module(sys.executable, CHILD_MODULE), SERVE_FLAG]
+    last = {RESULT_EVENT, BUG_EVENT, "error"}
+    return KeptChild(argv, child_env(CUDA_VISIBLE_DEVICES="-1"), last)
+
+
+def predict_in_child(
+    model: Path,
+    images: list[Path],
+    report: Report,
+    cancel: CancelToken,
+    *,
+    server: KeptChild | None = None,
+) -> Any:
+    """`training.predict.predict(model, images)`, run in a child (`server`'s when given);
+    returns its predictions."""
     from gpu_assistant.training.predict import Prediction
 
     value = _run(
         {"task": "predict", "model": str(model), "images": [str(i) for i in images]},
         report,
         cancel,
+        server,
     )
     return [
         Prediction(
@@ -83,26 +116,37 @@ def audit_in_child(folder: Path, report: Report, cancel: CancelToken) -> dict[st
 
 
 def explain_in_child(
-    model: Path, image: Path, out_dir: Path, report: Report, cancel: CancelToken
+    model: Path,
+    image: Path,
+    out_dir: Path,
+    report: Report,
+    cancel: CancelToken,
+    *,
+    server: KeptChild | None = None,
 ) -> dict[str, Any]:
     """`training.explain.explain_files(model, [image], out_dir)[0]` (a Grad-CAM overlay),
-    run in a child."""
+    run in a child (`server`'s when given)."""
     request = {"task": "explain", "model": str(model), "image": str(image), "out": str(out_dir)}
-    return _run(request, report, cancel)
+    return _run(request, report, cancel, server)
 
 
-def _run(request: dict[str, Any], report: Report, cancel: CancelToken) -> Any:
+def _run(
+    request: dict[str, Any], report: Report, cancel: CancelToken, server: KeptChild | None = None
+) -> Any:
     def forward(event: Event) -> None:
         if event["event"] not in {RESULT_EVENT, BUG_EVENT, "error"}:
             report(event)
 
-    outcome = run_child(
-        python_module(sys.executable, CHILD_MODULE),
-        report=forward,
-        cancel=cancel,
-        env=child_env(),
-        stdin_text=json.dumps(request) + "\n",  # cancel terminates: nothing to keep
-    )
+    if server is not None:
+        outcome = server.ask(request, report=forward, cancel=cancel)
+    else:
+        outcome = run_child(
+            python_module(sys.executable, CHILD_MODULE),
+            report=forward,
+            cancel=cancel,
+            env=child_env(),
+            stdin_text=json.dumps(request) + "\n",  # cancel terminates: nothing to keep
+        )
     result = outcome.last(RESULT_EVENT)
     if result is not None:
         return result["value"]
@@ -175,10 +219,8 @@ TASKS = {
 }
 
 
-def _child() -> int:
-    """The child's side: one request in, events and the result out."""
-    side = ChildSide()
-    request = read_request(sys.stdin)
+def _answer(request: dict[str, Any], side: ChildSide) -> int:
+    """Run one request; its last event is the result, an error or a bug. The exit code."""
     try:
         value = TASKS[request["task"]](request, side)
     except UserError as error:
@@ -190,6 +232,33 @@ def _child() -> int:
         return 3
     side.report({"event": RESULT_EVENT, "value": value})
     return 0
+
+
+def _serve(side: ChildSide) -> int:
+    """Requests one a line until stdin closes (the window went) or IDLE_EXIT_S without one."""
+    idle_since: list[float | None] = [time.monotonic()]
+
+    def exit_when_idle() -> None:
+        while True:
+            time.sleep(1.0)
+            since = idle_since[0]
+            if since is not None and time.monotonic() - since > IDLE_EXIT_S:
+                os._exit(0)  # between requests: nothing half-written
+
+    threading.Thread(target=exit_when_idle, daemon=True).start()
+    for line in sys.stdin:
+        idle_since[0] = None
+        _answer(json.loads(line), side)
+        idle_since[0] = time.monotonic()
+    return 0
+
+
+def _child() -> int:
+    """The child's side: one request in, events and the result out (or, serving, many)."""
+    side = ChildSide()
+    if SERVE_FLAG in sys.argv[1:]:
+        return _serve(side)
+    return _answer(read_request(sys.stdin), side)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from gpu_assistant.ui.model_process import model_server
 from gpu_assistant.ui.settings import Settings
 from gpu_assistant.ui.worker import JobRunner
 
@@ -30,6 +31,7 @@ class AppState(QObject):
         self.settings = settings
         self.nvml = nvml  # None: the real pynvml; tests pass tests/fakes/nvml.FakeNVML
         self.runner = JobRunner(self)
+        self.models = model_server()  # the kept child that predicts (started on first use)
         self.system: Any = None
         self.scan: Any = None
         self.options = settings.options()  # the Data and Train pages' (ui.settings.Options)

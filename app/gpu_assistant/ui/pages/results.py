@@ -74,16 +74,16 @@ def _load_run_job(run_dir: Path) -> Any:
     return job
 
 
-def _predict_job(model: Path, image: Path) -> Any:
+def _predict_job(model: Path, image: Path, server: Any) -> Any:
     def job(report: Report, cancel: CancelToken) -> Any:
-        return predict_in_child(model, [image], report, cancel)[0]
+        return predict_in_child(model, [image], report, cancel, server=server)[0]
 
     return job
 
 
-def _explain_job(model: Path, image: Path, out_dir: Path) -> Any:
+def _explain_job(model: Path, image: Path, out_dir: Path, server: Any) -> Any:
     def job(report: Report, cancel: CancelToken) -> Any:
-        return explain_in_child(model, image, out_dir, report, cancel)
+        return explain_in_child(model, image, out_dir, report, cancel, server=server)
 
     return job
 
@@ -287,8 +287,9 @@ class ResultsPage(Page):
             shown = f"{accuracy:.1%}" if isinstance(accuracy, int | float) else "not measured"
             self.summary.setText(
                 f"{'Stopped' if stopped else 'Unfinished'} after {epochs} completed epoch(s): "
-                f"validation accuracy {shown} in its last epoch.{kept} The confusion matrix is "
-                f"made when a run finishes: resume it on the Runs page. Run folder: {self.run_dir}"
+                f"validation accuracy {shown} in its last epoch.{kept} It was not scored on the "
+                "validation images (no confusion matrix): resume it on the Runs page to finish "
+                f"and score it. Run folder: {self.run_dir}"
             )
             self._set_enabled(True)
             return
@@ -394,7 +395,7 @@ class ResultsPage(Page):
         self.prediction.setText("Predicting… (the first one loads TensorFlow)")
         self.predict_slot.start(
             "predict",
-            _predict_job(self.run_dir / "model.keras", image),
+            _predict_job(self.run_dir / "model.keras", image, self.state.models),
             on_result=self._show_prediction,
             on_error=self._prediction_failed,
         )
@@ -417,7 +418,7 @@ class ResultsPage(Page):
         model, out = self.run_dir / "model.keras", self.run_dir / "explain"
         self.predict_slot.start(
             "explain",
-            _explain_job(model, self.tried, out),
+            _explain_job(model, self.tried, out, self.state.models),
             on_result=lambda done: (
                 self._preview(Path(done["heatmap"])) if "heatmap" in done else None
             ),
