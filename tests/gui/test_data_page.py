@@ -102,6 +102,23 @@ def test_options_are_remembered_and_the_cache_estimate_follows_them(make_window,
     assert again.image_size.value() == 128 and again.cache.currentText() == "disk"
 
 
+def test_image_size_starts_at_auto_and_a_typed_size_reaches_every_model(
+    make_window, qtbot, tmp_path
+):
+    window = make_window()
+    data, train = window.page("data"), window.page("train")
+    assert data.image_size.value() == 0 and data.image_size.text() == "Auto (the model's own)"
+    data.scan(str(make_class_folder(tmp_path / "photos", {"a": 3, "b": 3}, size=(64, 48))))
+    qtbot.waitUntil(lambda: window.state.scan is not None and data.job is None, timeout=60_000)
+    assert "at 224 px" in data.estimate.text()  # Auto's largest size, for the cache estimate
+    assert train.settings().image_size == 0  # the model's own: 224 px for the pretrained one
+    data.image_size.selectAll()
+    qtbot.keyClicks(data.image_size, "160")
+    qtbot.keyClick(data.image_size, Qt.Key.Key_Return)
+    assert data.image_size.text() == "160 px" and "at 224 px" not in data.estimate.text()
+    assert train.settings().image_size == 160  # Auto too: the user chose it
+
+
 def test_mirror_follows_augmentation_is_remembered_and_reaches_training(make_window):
     window = make_window()
     data, train = window.page("data"), window.page("train")

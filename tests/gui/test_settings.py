@@ -55,3 +55,15 @@ def test_bad_values_fall_back_and_a_newer_file_is_left_alone(qtbot):
     assert newer.readonly and newer.last_folder == ""
     newer.last_folder = "/not/written"
     assert _raw().value("data/last_folder") == "/from/the/future"
+
+
+def test_v2_image_size_96_was_the_starting_value_and_becomes_auto(qtbot):
+    raw = _raw()
+    raw.setValue(VERSION_KEY, 2)
+    raw.setValue("options/image_size", 96)  # v2's spin box started here; Auto ignored it
+    raw.sync()
+    assert Settings().options().image_size == 0  # v3: Auto, the model's own size
+    raw.setValue(VERSION_KEY, 2)
+    raw.setValue("options/image_size", 160)  # a size the user chose stays
+    raw.sync()
+    assert Settings().options().image_size == 160

@@ -17,7 +17,7 @@ from PySide6.QtCore import QByteArray, QSettings
 from gpu_assistant import paths
 from gpu_assistant.training.settings import default as settings_default
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 VERSION_KEY = "schema/version"
 
 
@@ -33,8 +33,8 @@ class Options:
     cache: str = settings_default("cache")
     model: str = settings_default("model")
     learning_rate: float = settings_default("learning_rate")
-    # TrainSettings' None / 0 mean "the model's own"; the pages need a number:
-    image_size: int = 96  # the Data page's spin box starts here
+    # 0, as TrainSettings' 0 / None: "the model's own" (224 px for the pretrained backbone)
+    image_size: int = 0  # the Data page's "Auto (the model's own)"
     epochs: int = 0  # the Train page's "Auto (by model)"
 
 
@@ -54,7 +54,14 @@ def _v1_to_v2(store: QSettings) -> None:
             store.remove(old)
 
 
-_MIGRATIONS: dict[int, Callable[[QSettings], None]] = {1: _v1_to_v2}
+def _v2_to_v3(store: QSettings) -> None:
+    """v2's image size started at 96 px, which the Auto model ignored; v3 has "Auto" (0) and
+    applies any other size to every model. A saved 96 was that starting value, not a choice."""
+    if str(store.value("options/image_size", "")) == "96":
+        store.setValue("options/image_size", 0)
+
+
+_MIGRATIONS: dict[int, Callable[[QSettings], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 class Settings:

@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
 from gpu_assistant.data.cache import estimate_cache_bytes
 from gpu_assistant.data.sample import sample_data_dir
 from gpu_assistant.jobs import CancelToken, Report
+from gpu_assistant.training.auto import BACKBONE_SIZE as AUTO_LARGEST_SIZE
 from gpu_assistant.ui.audit import DuplicatesView
 from gpu_assistant.ui.job_slot import JobSlot
 from gpu_assistant.ui.state import AppState, training_blocker
@@ -49,6 +50,8 @@ from gpu_assistant.ui.worker import Job
 
 THUMBS_PER_CLASS = 6
 CACHE_CHOICES = ("auto", "memory", "disk", "none")
+MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 32, 512  # TrainSettings takes 32-1024; more is rarely useful
+AUTO_SIZE_TEXT = "Auto (the model's own)"  # the image-size box at 0
 FLIP_HINT = "Off for digits, letters, text and signs: their mirror image is a different thing."
 
 
@@ -175,10 +178,17 @@ class DataPage(Page):
         box = QGroupBox("Options")
         form = QFormLayout(box)
         options = self.state.options
-        self.image_size = named(QSpinBox(), "imageSizeSpin", "Image size in pixels")
-        self.image_size.setRange(32, 512)
-        self.image_size.setSingleStep(16)
+        self.image_size = named(
+            QSpinBox(),
+            "imageSizeSpin",
+            "Image size in pixels",
+            "Auto: each model's own size (224 px for the pretrained model, 32 or 96 px for the "
+            "small CNN). Any other size is used for whichever model trains.",
+        )
+        self.image_size.setRange(0, MAX_IMAGE_SIZE)
+        self.image_size.setSingleStep(32)
         self.image_size.setSuffix(" px")
+        self.image_size.setSpecialValueText(AUTO_SIZE_TEXT)  # shown at 0
         self.image_size.setValue(options.image_size)
         self.val_split = named(QDoubleSpinBox(), "valSplitSpin", "Validation split")
         self.val_split.setRange(0.05, 0.5)
@@ -222,7 +232,8 @@ class DataPage(Page):
     def _take_options(self) -> None:
         """This page's controls into the shared options (the Train page reads them)."""
         options = self.state.options
-        options.image_size = self.image_size.value()
+        size = self.image_size.value()  # 0: Auto; a typed 1-31 means the smallest size
+        options.image_size = size if size == 0 else max(size, MIN_IMAGE_SIZE)
         options.val_split = round(self.val_split.value(), 3)
         options.batch_size = self.batch_size.value()
         options.augment = self.augment.isChecked()
@@ -234,15 +245,18 @@ class DataPage(Page):
         options = self.state.options
         self.state.settings.save_options(options)
         images = self.state.scan.total if self.state.scan is not None else 0
-        size = estimate_cache_bytes(images, options.image_size)
+        # Auto: the largest size it picks (the pretrained model's; its pixels are cached
+        # only when fine-tuning, its features always, which are far smaller)
+        size = estimate_cache_bytes(images, options.image_size or AUTO_LARGEST_SIZE)
         where = {
             "auto": "in memory when it fits, otherwise on disk",
             "memory": "in memory",
             "disk": "on disk, in the app's cache folder",
             "none": "not cached: images are decoded again every epoch (slowest)",
         }[options.cache]
+        at = f" at {AUTO_LARGEST_SIZE} px" if not options.image_size else ""
         self.estimate.setText(
-            f"Cache size: about {human_bytes(size)} ({where})."
+            f"Cache size: up to about {human_bytes(size)}{at} ({where})."
             if images
             else f"Cache: {where}. Scan a folder to see its size."
         )

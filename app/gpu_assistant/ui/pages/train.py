@@ -268,8 +268,8 @@ class TrainPage(Page):
             model=model,
             epochs=self.epochs.value() or None,
             batch_size=data.batch_size,
-            # Auto sizes the images for the model it picks (224 px for the backbone).
-            image_size=0 if model == AUTO else data.image_size,
+            # 0 (the Data page's Auto): the model's own size (224 px for the backbone)
+            image_size=data.image_size,
             val_split=data.val_split,
             learning_rate=self.learning_rate.value(),
             multi_gpu=multi,
