@@ -253,6 +253,27 @@ def test_batch_norm_statistics_on_photos_match_the_stored_ones(
         assert ratios[0] > 1.0 and ratios[:5].mean() > 0.5, ratios
 
 
+def test_the_folded_twin_computes_the_backbones_features_and_maps(
+    cache: Path, photos: dict[str, np.ndarray]
+) -> None:
+    """Batch norm folded into the convolutions (the fast frozen passes) changes no number
+    beyond float rounding: pooled features and the maps where the top is tuned."""
+    import keras
+
+    with using(cache):
+        backbone = efficientnet_lite.feature_extractor(224)
+    folded = efficientnet_lite.fold_batch_norm(backbone)
+    assert not [layer for layer in folded.layers if "BatchNorm" in type(layer).__name__]
+    pixels = np.stack(list(photos.values())).astype(np.float32)
+    for name in (efficientnet_lite.TUNE_FROM, efficientnet_lite.POOL_LAYER):
+        expected, got = (
+            keras.Model(model.inputs[0], model.get_layer(name).output)(pixels, training=False)
+            for model in (backbone, folded)
+        )
+        scale = float(np.abs(expected).max())
+        np.testing.assert_allclose(np.asarray(got), np.asarray(expected), atol=1e-5 * scale)
+
+
 def test_fine_tuning_unfreezes_the_top_blocks_and_keeps_batch_norm_frozen(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -96,6 +96,38 @@ def imagenet_classifier(image_size: int = 224) -> Any:
     return _classifier(image_size, pretrained=True)
 
 
+def fold_batch_norm(backbone: Any) -> Any:
+    """An inference-only twin of `backbone` (`feature_extractor`'s, whatever its weights now):
+    each batch norm folded into the convolution before it (kernel * s, bias beta - mean * s,
+    s = gamma / sqrt(variance + epsilon)). A frozen pass then skips two element-wise passes
+    over every activation: the bottom's maps of 1,000 images at 224 px took 5.5 s instead of
+    10.1 s on 2 cores. The same numbers up to float rounding, and the same layer names, so a
+    cut by name (`TUNE_FROM`) works on both. Not for training: it has no batch norm."""
+    import keras
+
+    full = build(int(backbone.inputs[0].shape[1]), folded=True)
+    pooled = full.get_layer(POOL_LAYER).output
+    twin = keras.Model(full.inputs[0], pooled, name=f"{BACKBONE_NAME}_folded")
+    norms = {
+        layer.input._keras_history.operation.name: layer
+        for layer in backbone.layers
+        if isinstance(layer, keras.layers.BatchNormalization)
+    }
+    for layer in twin.layers:
+        if not isinstance(layer, keras.layers.Conv2D | keras.layers.DepthwiseConv2D):
+            continue
+        kernel = np.asarray(backbone.get_layer(layer.name).kernel)
+        norm = norms[layer.name]
+        scale = np.asarray(norm.gamma) / np.sqrt(np.asarray(norm.moving_variance) + norm.epsilon)
+        if isinstance(layer, keras.layers.DepthwiseConv2D):  # (k, k, C, 1): per channel C
+            kernel = kernel * scale[None, None, :, None]
+        else:  # (k, k, in, out): per output channel
+            kernel = kernel * scale
+        bias = np.asarray(norm.beta) - np.asarray(norm.moving_mean) * scale
+        layer.set_weights([kernel.astype(np.float32), bias.astype(np.float32)])
+    return twin
+
+
 def _classifier(image_size: int, *, pretrained: bool) -> Any:
     import keras
 
@@ -111,11 +143,14 @@ def _classifier(image_size: int, *, pretrained: bool) -> Any:
     return model
 
 
-def build(image_size: int, *, padding: str = "same", epsilon: float = BN_EPSILON) -> Any:
+def build(
+    image_size: int, *, padding: str = "same", epsilon: float = BN_EPSILON, folded: bool = False
+) -> Any:
     """The architecture with random weights, ImageNet head included.
 
     `padding="symmetric"` and another `epsilon` build the plausible wrong ports the tests must
-    catch; the app always uses the defaults.
+    catch; the app always uses the defaults. `folded` builds the inference-only twin that
+    `fold_batch_norm` fills: no batch-norm layers, each convolution with a bias instead.
     """
     import keras
 
@@ -126,14 +161,15 @@ def build(image_size: int, *, padding: str = "same", epsilon: float = BN_EPSILON
 
     def conv(x: Any, filters: int, kernel: int, stride: int, name: str) -> Any:
         x = _pad(layers, x, kernel, padding, name)
-        return layers.Conv2D(filters, kernel, stride, mode, use_bias=False, name=name)(x)
+        return layers.Conv2D(filters, kernel, stride, mode, use_bias=folded, name=name)(x)
 
     def depthwise(x: Any, kernel: int, stride: int, name: str) -> Any:
         x = _pad(layers, x, kernel, padding, name)
-        return layers.DepthwiseConv2D(kernel, stride, mode, use_bias=False, name=name)(x)
+        return layers.DepthwiseConv2D(kernel, stride, mode, use_bias=folded, name=name)(x)
 
     def bn_relu(x: Any, name: str, *, relu: bool = True) -> Any:
-        x = layers.BatchNormalization(epsilon=epsilon, momentum=0.99, name=name)(x)
+        if not folded:
+            x = layers.BatchNormalization(epsilon=epsilon, momentum=0.99, name=name)(x)
         return layers.ReLU(6.0, name=f"{name}_relu6")(x) if relu else x
 
     inputs = keras.Input((image_size, image_size, 3), name="image")

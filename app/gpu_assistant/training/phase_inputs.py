@@ -48,6 +48,7 @@ class PhaseInputs:
         self._image_maps: np.ndarray | None = None  # train then val, as the features
         self._maps: Any = None
         self._tuner: Any = None
+        self._frozen: Any = None  # the backbone for the feature and map passes
 
     def for_phase(self, phase: Any) -> Any:
         if phase.name == "head":
@@ -120,7 +121,9 @@ class PhaseInputs:
 
     def _cache(self) -> _CachedRows:
         pixels = self.pixels() if self.fine_tunes else None
-        return _CachedRows(self.run, self.model, self.scan, self.split, pixels)
+        if self._frozen is None:  # the passes use only weights no phase has changed yet
+            self._frozen = top_tuning.frozen_backbone(self.model)
+        return _CachedRows(self.run, self.model, self._frozen, self.scan, self.split, pixels=pixels)
 
 
 @dataclass
@@ -148,11 +151,14 @@ class _CachedRows:
     """Rows of the feature cache for a run's train + val images (in their stable order),
     computed for the images the cache lacks, and datasets of them."""
 
-    def __init__(self, run: Any, model: Any, scan: Any, split: Any, pixels: Any) -> None:
+    def __init__(
+        self, run: Any, model: Any, frozen: Any, scan: Any, split: Any, *, pixels: Any
+    ) -> None:
         from gpu_assistant.data.split import stable_order
         from gpu_assistant.training.features import FeatureSource, weights_identity
 
-        self.run, self.model, self.scan, self.split, self.pixels = run, model, scan, split, pixels
+        self.run, self.model, self.frozen = run, model, frozen
+        self.scan, self.split, self.pixels = scan, split, pixels
         settings = run.settings
         self.source = FeatureSource(
             settings.model,
@@ -167,8 +173,7 @@ class _CachedRows:
 
     def pooled(self) -> tuple[np.ndarray, _PassStats]:
         """The pooled features of every image, through the whole backbone."""
-        backbone = self.model.get_layer(BACKBONE_LAYER)
-        rows, stats = self._rows(self.source, _extractor(backbone), self._images, np.float32)
+        rows, stats = self._rows(self.source, _extractor(self.frozen), self._images, np.float32)
         return rows, _PassStats.of(stats)
 
     def maps(self, *, mirrored: bool, train_only: bool = False) -> tuple[np.ndarray, Any]:
@@ -176,7 +181,7 @@ class _CachedRows:
         mirror images."""
         cut = top_tuning.cut_layer(self.model)
         source = replace(self.source, layer=f"{cut}:mirror" if mirrored else str(cut))
-        extract = top_tuning.map_extractor(self.model, mirrored=mirrored)
+        extract = top_tuning.map_extractor(self.frozen, mirrored=mirrored)
         records = self.train if train_only else self.everything
         what = "the mirror images' maps for tuning the top" if mirrored else "image features"
         rows, stats = self._rows(source, extract, self._images, np.float16, records, what=what)
@@ -195,7 +200,7 @@ class _CachedRows:
             rows = maps[[row_of[file_key(r, self.scan.root)] for r in records]]
             return tf.data.Dataset.from_tensor_slices((rows, np.zeros(len(rows)))).batch(32)
 
-        extract = top_tuning.pooled_extractor(self.model)
+        extract = top_tuning.pooled_extractor(self.frozen)
         return self._rows(self.source, extract, from_maps, np.float32)
 
     def report_pass(self, stats: _PassStats) -> None:
