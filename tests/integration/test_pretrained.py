@@ -110,6 +110,11 @@ def test_auto_trains_the_head_on_cached_features_and_exports_the_full_model(
     assert estimate["seconds_per_epoch"] > 0
     (features,) = _events("features", events)
     assert (features["computed"], features["cached"]) == (28, 0)
+    # Its rate is the whole backbone's (the maps' pass, then the top's), not the top's alone.
+    maps_done, top_done = [e for e in events if e.get("phase") == "features" and e["done"] == 28]
+    whole = 1 / (1 / maps_done["images_per_s"] + 1 / top_done["images_per_s"])
+    assert features["images_per_s"] == pytest.approx(whole, abs=0.2)  # from rounded rates
+    whole_backbone = features["images_per_s"]
     (start,) = _events("start", events)
     assert start["cache"] == "features"
     assert start["phases"] == [{"name": "head", "epochs": 3}, {"name": "top", "epochs": 2}]
@@ -165,6 +170,13 @@ def test_auto_trains_the_head_on_cached_features_and_exports_the_full_model(
     (features,) = _events("features", events)
     assert (features["computed"], features["cached"]) == (0, 28)  # the folder did not change
     assert not [e for e in events if "mirror images' maps" in e.get("message", "")]
+
+    events.clear()  # a run without the top reads the same features, and the rate saved with them
+    train(
+        _settings(photos, tmp_path / "no-top", top_epochs=0, epochs=1), events.append, CancelToken()
+    )
+    (features,) = _events("features", events)
+    assert features["cached"] == 28 and features["images_per_s"] == whole_backbone
 
 
 def _cancel_at(epoch_to_stop: int) -> tuple[Any, CancelToken]:

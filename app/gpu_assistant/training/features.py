@@ -26,7 +26,10 @@ import numpy as np
 from gpu_assistant import paths
 from gpu_assistant.jobs import CancelToken, Report
 
-FEATURE_FORMAT = "pooled-v1"  # change when the same settings would give other numbers
+# Change when the same settings would give other numbers, or the saved rate another meaning.
+# v2: batch norm folded for the passes; a row computed from maps saves the whole backbone's
+# rate (v1 saved the top's alone, which made the fine-tuning estimate 4x too short).
+FEATURE_FORMAT = "pooled-v2"
 PROGRESS_INTERVAL = 0.25  # seconds between progress events
 
 
@@ -117,11 +120,14 @@ def features_for(
     cancel: CancelToken,
     storage: Any = np.float32,
     what: str = "image features",
+    upstream_rate: float | None = None,
 ) -> tuple[np.ndarray, FeatureStats]:
     """[len(records), ...] features in the order of `records` (as `storage`, float16 for the
     large maps), from the cache where the file is unchanged; the others go through
     `batches(missing)` (uint8 image batches in that order) and `extract` (images ->
-    features), and are added to the cache."""
+    features), and are added to the cache. `upstream_rate`: the images/s of the pass that
+    made `batches`' input when it is not images (the maps the top runs on), so that the rate
+    reported and saved is that of the whole backbone, what the fine-tuning estimate needs."""
     path = cache_file(source, root)
     cached, rate = load_cache(path)
     keys = [file_key(r, root) for r in records]
@@ -138,6 +144,8 @@ def features_for(
             storage=storage,
             what=what,
         )
+        if upstream_rate and stats.rate:  # both passes, one after the other, per image
+            stats.rate = 1 / (1 / upstream_rate + 1 / stats.rate)
         cached.update(zip((file_key(r, root) for r in missing), new_rows, strict=True))
         stats.computed = len(missing)
     wanted = set(keys)
