@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -27,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-STEP_TIMEOUT_S = 600.0
+STEP_TIMEOUT_S = 300.0
 
 
 class Walk:
@@ -72,8 +73,16 @@ class Walk:
         centre = widget.mapToGlobal(widget.rect().center())
         ratio = widget.devicePixelRatioF()
         x, y = round(centre.x() * ratio), round(centre.y() * ratio)
-        subprocess.run(["xdotool", "mousemove", "--sync", str(x), str(y), "click", "1"], check=True)
+        _xclick(x, y)
         self._pause(150)
+
+    def type_into_dialog(self, title: str, text: str) -> None:
+        """Type `text` and Enter into the dialog called `title` once it is on the screen (its
+        file name field has the focus), from a helper process: the click that opens it comes
+        next, and a modal dialog's event loop holds this thread until it closes."""
+        wait = f"xdotool search --sync --onlyvisible --name {shlex.quote(title)}"
+        typing = f"xdotool type --delay 10 {shlex.quote(text)}; xdotool key Return"
+        subprocess.Popen(["sh", "-c", f"{wait} >/dev/null; sleep 0.5; {typing}"])
 
     def click_step(self, name: str) -> None:
         """Click a page's entry in the step list on the left."""
@@ -81,10 +90,7 @@ class Walk:
         row = list(self.window.pages).index(name)
         rect = steps.visualItemRect(steps.item(row))
         centre = steps.viewport().mapToGlobal(rect.center())
-        subprocess.run(
-            ["xdotool", "mousemove", "--sync", str(centre.x()), str(centre.y()), "click", "1"],
-            check=True,
-        )
+        _xclick(centre.x(), centre.y())
         self._pause(150)
 
     def shot(self, name: str) -> str:
@@ -103,6 +109,14 @@ class Walk:
         loop = QEventLoop()
         QTimer.singleShot(ms, loop.quit)
         loop.exec()
+
+
+def _xclick(x: int, y: int) -> None:
+    """Move the X pointer there and click. Not `mousemove --sync`: it waits ~15 s when the
+    pointer is already there (a second click on the same button)."""
+    subprocess.run(
+        ["xdotool", "mousemove", str(x), str(y), "sleep", "0.1", "click", "1"], check=True
+    )
 
 
 def _epochs_seen(train: Any) -> int:
@@ -149,11 +163,12 @@ def first_part(out: Path) -> tuple[list[dict[str, Any]], Path]:
         lambda: walk.click(train.results_button),
         lambda: results.isVisible() and bool(results.evaluation),
     )
+    model = json.loads((run_dir / "settings.json").read_text(encoding="utf-8"))["model"]
     expected = {
         "keras": ["model.keras", "labels.txt"],
-        "savedmodel": ["saved_model/saved_model.pb"],
+        "savedmodel": ["savedmodel/saved_model.pb"],
         "tflite": ["model.tflite"],
-        "script": ["train_script.py"],
+        "script": [f"train_{model}.py"],
     }
     for widget in results.export_buttons[:-1]:  # the last one is Compare formats…
         key = widget.objectName().removeprefix("export_").removesuffix("Button")
@@ -179,10 +194,7 @@ def second_part(out: Path, run_dir: Path) -> list[dict[str, Any]]:
     def click_row() -> None:
         rect = table.visualItemRect(table.item(row, 1))
         centre = table.viewport().mapToGlobal(rect.center())
-        subprocess.run(
-            ["xdotool", "mousemove", "--sync", str(centre.x()), str(centre.y()), "click", "1"],
-            check=True,
-        )
+        _xclick(centre.x(), centre.y())
 
     walk.step("select the earlier run", click_row, runs.open_button.isEnabled)
     walk.step(
@@ -190,7 +202,23 @@ def second_part(out: Path, run_dir: Path) -> list[dict[str, Any]]:
         lambda: walk.click(runs.open_button),
         lambda: results.isVisible() and results.run_dir == run_dir and bool(results.evaluation),
     )
-    saved_model = run_dir / "export" / "saved_model" / "saved_model.pb"
+    from gpu_assistant.data.sample import sample_data_dir
+
+    for digit in ("2", "3"):  # Try an image, twice: the file dialog typed into, as a person would
+        picture = sorted((sample_data_dir() / digit).glob("*.png"))[0]
+
+        def choose(path: Path = picture) -> None:
+            walk.type_into_dialog("Choose an image", str(path))  # first: the dialog is modal
+            walk.click(results.try_button)
+
+        walk.step(
+            f"Try an image ({digit})",
+            choose,
+            lambda d=digit: results.prediction.text().startswith(f"<b>{d}</b>"),
+        )
+    if walk.window.state.models.starts != 1:
+        raise SystemExit("the second picture did not reuse the kept predicting child")
+    saved_model = run_dir / "export" / "savedmodel" / "saved_model.pb"
     before = saved_model.stat().st_mtime_ns
     button = next(b for b in results.export_buttons if "savedmodel" in b.objectName())
     walk.step(

@@ -34,6 +34,9 @@ def test_auto_is_the_default_and_says_what_it_picks(make_window) -> None:
     reason = "Pretrained (EfficientNet-Lite0, offline): the images are photo-sized."
     train.on_event({**_choice_event(), "reason": reason})
     assert train.model_reason.text() == f"{reason} (224 px)"  # the model named once
+    tiny = "Small CNN: the images are tiny (median short side 8 px), ..."
+    train.on_event({**_choice_event(), "label": "Small CNN (from scratch)", "reason": tiny})
+    assert train.model_reason.text() == f"{tiny} (224 px)"  # once, by its short name too
 
     train.model.setCurrentIndex(train.model.findData(SMALL_CNN))
     assert train.model_reason.text() == ""

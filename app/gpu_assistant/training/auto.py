@@ -101,5 +101,6 @@ def resolve(
 def choice_text(label: str, image_size: int, reason: str) -> str:
     """One line for the model a run trains: the reason when it names the model already (Auto's
     reasons do), else the model's label; with the image size."""
-    text = reason if reason.startswith(label) else f"{label}. {reason}".strip()
+    name = label.partition(" (")[0]  # "Small CNN (from scratch)": Auto says "Small CNN: ..."
+    text = reason if reason.startswith(name) else f"{label}. {reason}".strip()
     return f"{text} ({image_size} px)"

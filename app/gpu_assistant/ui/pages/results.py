@@ -48,6 +48,8 @@ from gpu_assistant.ui.widgets import DropArea, Page, button, named, wrap_label
 NO_RUN = "Train a model, or open an earlier run on the Runs page: its results appear here."
 PREVIEW_PX = 128  # small images (the sample set is 32 px) are scaled up to stay visible
 STRETCH_MATRIX_UP_TO = 12  # classes; more keep their content size and scroll
+# The formats the app reads (data/images.py), for the file dialog.
+IMAGE_FILTER = "Images (*.jpg *.jpeg *.png *.bmp *.gif *.webp *.tif *.tiff)"
 EXPORT_FORMATS = (
     ("Keras + labels", ("keras", "labels"), "keras"),
     ("SavedModel", ("savedmodel",), "savedmodel"),
@@ -377,9 +379,8 @@ class ResultsPage(Page):
 
     # -- actions -------------------------------------------------------------------------------
     def choose_image(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Choose an image", "", "Images (*.jpg *.jpeg *.png *.bmp *.gif *.webp)"
-        )
+        start = str(self.state.scan.root) if self.state.scan is not None else ""
+        path, _ = QFileDialog.getOpenFileName(self, "Choose an image", start, IMAGE_FILTER)
         if path:
             self.try_image(Path(path))
 
