@@ -107,10 +107,18 @@ def test_image_size_starts_at_auto_and_a_typed_size_reaches_every_model(
 ):
     window = make_window()
     data, train = window.page("data"), window.page("train")
-    assert data.image_size.value() == 0 and data.image_size.text() == "Auto (the model's own)"
-    data.scan(str(make_class_folder(tmp_path / "photos", {"a": 3, "b": 3}, size=(64, 48))))
+    assert data.image_size.value() == 0 and data.image_size.text() == "Auto"
+    data.scan(str(make_class_folder(tmp_path / "tiny", {"a": 3, "b": 3}, size=(16, 16))))
     qtbot.waitUntil(lambda: window.state.scan is not None and data.job is None, timeout=60_000)
-    assert "at 224 px" in data.estimate.text()  # Auto's largest size, for the cache estimate
+    assert "at 32 px, the model's own size" in data.estimate.text()  # Auto's small CNN
+    data.scan(str(make_class_folder(tmp_path / "photos", {"a": 3, "b": 3}, size=(64, 48))))
+
+    def photos_scanned() -> bool:
+        scan = window.state.scan
+        return scan is not None and scan.root.name == "photos" and data.job is None
+
+    qtbot.waitUntil(photos_scanned, timeout=60_000)
+    assert "at 224 px, the model's own size" in data.estimate.text()  # the pretrained one
     assert train.settings().image_size == 0  # the model's own: 224 px for the pretrained one
     data.image_size.selectAll()
     qtbot.keyClicks(data.image_size, "160")

@@ -70,6 +70,15 @@ def choose_model(sizes: Sequence[tuple[int, int]]) -> tuple[str, str]:
     )
 
 
+def model_image_size(model: str, sizes: Sequence[tuple[int, int]]) -> int:
+    """The image size a run of `model` (Auto: the model it picks) gets when none is set."""
+    if model == AUTO:
+        model = choose_model(sizes)[0]
+    if model_choice(model).has_backbone:
+        return BACKBONE_SIZE
+    return TINY_SIZE if median_short_side(sizes) <= TINY_SIDE else SMALL_CNN_SIZE
+
+
 def resolve(
     settings: TrainSettings, sizes: Sequence[tuple[int, int]], device_type: str
 ) -> Resolved:
@@ -86,10 +95,7 @@ def resolve(
     if settings.epochs is None:
         changes["epochs"] = HEAD_EPOCHS if model_choice(model).has_backbone else SMALL_CNN_EPOCHS
     if settings.image_size == 0:
-        if model_choice(model).has_backbone:
-            changes["image_size"] = BACKBONE_SIZE
-        else:
-            changes["image_size"] = TINY_SIZE if tiny else SMALL_CNN_SIZE
+        changes["image_size"] = model_image_size(model, sizes)
     if settings.fine_tune_epochs is None:
         fine_tune = model_choice(model).has_backbone and device_type == "GPU"
         changes["fine_tune_epochs"] = GPU_FINE_TUNE_EPOCHS if fine_tune else 0

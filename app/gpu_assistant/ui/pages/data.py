@@ -40,7 +40,8 @@ from PySide6.QtWidgets import (
 from gpu_assistant.data.cache import estimate_cache_bytes
 from gpu_assistant.data.sample import sample_data_dir
 from gpu_assistant.jobs import CancelToken, Report
-from gpu_assistant.training.auto import BACKBONE_SIZE as AUTO_LARGEST_SIZE
+from gpu_assistant.training.auto import model_image_size
+from gpu_assistant.training.models import AUTO, MODELS
 from gpu_assistant.ui.audit import DuplicatesView
 from gpu_assistant.ui.job_slot import JobSlot
 from gpu_assistant.ui.state import AppState, training_blocker
@@ -51,7 +52,7 @@ from gpu_assistant.ui.worker import Job
 THUMBS_PER_CLASS = 6
 CACHE_CHOICES = ("auto", "memory", "disk", "none")
 MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 32, 512  # TrainSettings takes 32-1024; more is rarely useful
-AUTO_SIZE_TEXT = "Auto (the model's own)"  # the image-size box at 0
+AUTO_SIZE_TEXT = "Auto"  # the image-size box at 0: each model's own size (its tooltip says)
 FLIP_HINT = "Off for digits, letters, text and signs: their mirror image is a different thing."
 
 
@@ -244,19 +245,23 @@ class DataPage(Page):
         self._take_options()
         options = self.state.options
         self.state.settings.save_options(options)
-        images = self.state.scan.total if self.state.scan is not None else 0
-        # Auto: the largest size it picks (the pretrained model's; its pixels are cached
-        # only when fine-tuning, its features always, which are far smaller)
-        size = estimate_cache_bytes(images, options.image_size or AUTO_LARGEST_SIZE)
+        scan = self.state.scan
+        images = scan.total if scan is not None else 0
+        # Auto: the size the run will get, for the model chosen on the Train page
+        side = options.image_size
+        if not side and scan is not None and scan.records:
+            model = options.model if options.model in MODELS else AUTO  # a stale saved name
+            side = model_image_size(model, [(r.width, r.height) for r in scan.records])
+        size = estimate_cache_bytes(images, side)
         where = {
             "auto": "in memory when it fits, otherwise on disk",
             "memory": "in memory",
             "disk": "on disk, in the app's cache folder",
             "none": "not cached: images are decoded again every epoch (slowest)",
         }[options.cache]
-        at = f" at {AUTO_LARGEST_SIZE} px" if not options.image_size else ""
+        at = f" at {side} px, the model's own size" if not options.image_size else ""
         self.estimate.setText(
-            f"Cache size: up to about {human_bytes(size)}{at} ({where})."
+            f"Cache size: about {human_bytes(size)}{at} ({where})."
             if images
             else f"Cache: {where}. Scan a folder to see its size."
         )
