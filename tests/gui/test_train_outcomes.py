@@ -21,6 +21,10 @@ def test_the_kept_epoch_is_named_and_marked(make_window, tmp_path):
     assert "Best epoch 2 restored" in train.status.text()
     assert "Validation accuracy 90.0%" in train.status.text()
     assert train.loss_plot.marked() == 2.0 and train.accuracy_plot.marked() == 2.0
+    legend = [label.text for _, label in train.loss_plot.getPlotItem().legend.items]
+    assert legend[-1] == "kept: epoch 2"  # named in the legend, clear of the curves
+    train.loss_plot.clear_data()
+    assert "kept: epoch 2" not in [t.text for _, t in train.loss_plot.getPlotItem().legend.items]
 
 
 def test_runs_without_best_epoch_still_read_well(make_window, tmp_path):

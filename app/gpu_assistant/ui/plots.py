@@ -48,6 +48,7 @@ class LivePlot(pg.PlotWidget):
         self._data: dict[str, tuple[list[float], list[float]]] = {}
         self._items: dict[str, pg.PlotDataItem] = {}
         self._marker: pg.InfiniteLine | None = None
+        self._marker_text = ""  # its legend entry
         self._dirty: set[str] = set()
         self._note = pg.TextItem("", anchor=(0.5, 0.5))
         self._note.setPos(0.5, 0.5)
@@ -90,17 +91,21 @@ class LivePlot(pg.PlotWidget):
         self._dirty.clear()
 
     def mark(self, x: float | None, text: str = "") -> None:
-        """A labelled vertical line at `x` (the epoch whose weights were kept); None removes it."""
+        """A dotted vertical line at `x` (the epoch whose weights were kept), named `text` in
+        the legend (a label on the line collided with the legend or the curves in small
+        windows); None removes it."""
+        item = self.getPlotItem()
         if self._marker is not None:
-            self.getPlotItem().removeItem(self._marker)
+            item.removeItem(self._marker)
+            item.legend.removeItem(self._marker_text)
             self._marker = None
         if x is None:
             return
         pen = pg.mkPen("#888888", width=1, style=pg.QtCore.Qt.PenStyle.DotLine)
-        self._marker = pg.InfiniteLine(
-            pos=x, angle=90, pen=pen, label=text, labelOpts={"position": 0.5}
-        )
-        self.getPlotItem().addItem(self._marker, ignoreBounds=True)
+        self._marker = pg.InfiniteLine(pos=x, angle=90, pen=pen)
+        item.addItem(self._marker, ignoreBounds=True)
+        self._marker_text = text or f"epoch {x:g}"
+        item.legend.addItem(pg.PlotDataItem(pen=pen), self._marker_text)
 
     def marked(self) -> float | None:
         return None if self._marker is None else float(self._marker.value())
