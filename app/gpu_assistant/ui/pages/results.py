@@ -144,6 +144,10 @@ class ResultsPage(Page):
             0,
         )
         grid.addWidget(self._boxed("Per-class accuracy", self.per_class), 0, 1)
+        # The matrix and the table get more of the height than the examples below: at
+        # 1024x700 an even split left the matrix three rows and a scroll bar.
+        grid.setRowStretch(0, 3)
+        grid.setRowStretch(1, 2)
         self.cell_label = wrap_label("Misclassified validation images", "misclassifiedLabel")
         self.examples = named(QListWidget(), "misclassifiedList", "Misclassified images")
         self.examples.setViewMode(QListView.ViewMode.IconMode)
