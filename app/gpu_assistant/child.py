@@ -288,13 +288,34 @@ class KeptChild:
     ) -> ChildOutcome:
         """Send `request`, pass its events to `report`, return them with how it ended."""
         with self._lock:
+            if cancel is not None and cancel.cancelled:  # while it waited for the lock
+                return ChildOutcome(returncode=None, cancelled=True, stderr=self.stderr)
             fresh = self._process is None or self._process.poll() is not None
-            outcome = self._exchange(request, report, cancel, timeout)
+            outcome = self._safe_exchange(request, report, cancel, timeout)
             ended = outcome.returncode is not None and not (outcome.cancelled or outcome.timed_out)
             if ended and not outcome.events and not fresh:
                 # It ended as the request came (idle exit): once more, on a new child.
-                outcome = self._exchange(request, report, cancel, timeout)
+                outcome = self._safe_exchange(request, report, cancel, timeout)
             return outcome
+
+    def _safe_exchange(
+        self,
+        request: Mapping[str, Any],
+        report: Report,
+        cancel: CancelToken | None,
+        timeout: float | None,
+    ) -> ChildOutcome:
+        """`_exchange`, and a child left mid-request by an error here is ended: else the next
+        request would read this one's late answer."""
+        try:
+            return self._exchange(request, report, cancel, timeout)
+        except BaseException:
+            process, self._process = self._process, None
+            if process is not None:
+                if process.poll() is None:
+                    _stop(process)
+                self._release(process)
+            raise
 
     @property
     def running(self) -> bool:
@@ -304,7 +325,10 @@ class KeptChild:
         """End the child: EOF on its stdin, then terminate if it does not go."""
         with self._lock:
             process, self._process = self._process, None
-            if process is None or process.poll() is not None:
+            if process is None:
+                return
+            if process.poll() is not None:
+                self._release(process)
                 return
             with contextlib.suppress(OSError):
                 assert process.stdin is not None

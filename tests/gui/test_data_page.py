@@ -125,6 +125,10 @@ def test_image_size_starts_at_auto_and_a_typed_size_reaches_every_model(
     qtbot.keyClick(data.image_size, Qt.Key.Key_Return)
     assert data.image_size.text() == "160 px" and "at 224 px" not in data.estimate.text()
     assert train.settings().image_size == 160  # Auto too: the user chose it
+    data.image_size.selectAll()
+    qtbot.keyClicks(data.image_size, "20")
+    qtbot.keyClick(data.image_size, Qt.Key.Key_Return)
+    assert data.image_size.text() == "32 px" and train.settings().image_size == 32  # the least
 
 
 def test_mirror_follows_augmentation_is_remembered_and_reaches_training(make_window):

@@ -105,7 +105,12 @@ def fold_batch_norm(backbone: Any) -> Any:
     cut by name (`TUNE_FROM`) works on both. Not for training: it has no batch norm."""
     import keras
 
-    full = build(int(backbone.inputs[0].shape[1]), folded=True)
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(backbone.get_layer("conv_stem").dtype_policy.name)
+    try:  # the backbone's precision (float16 under mixed precision), whatever is global now
+        full = build(int(backbone.inputs[0].shape[1]), folded=True)
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
     pooled = full.get_layer(POOL_LAYER).output
     twin = keras.Model(full.inputs[0], pooled, name=f"{BACKBONE_NAME}_folded")
     norms = {

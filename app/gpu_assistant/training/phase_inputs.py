@@ -49,6 +49,7 @@ class PhaseInputs:
         self._pixels: Any = None
         self._features: Any = None
         self._image_maps: np.ndarray | None = None  # train then val, as the features
+        self._image_map_stats: Any = None
         self._maps: Any = None
         self._tuner: Any = None
         self._frozen: Any = None  # the backbone for the feature and map passes
@@ -83,50 +84,60 @@ class PhaseInputs:
 
     def features(self) -> Any:
         """With fine-tuning to come, the pixel cache is filled first and the features read
-        from it: one decode per image for both (and for the maps)."""
+        from it: one decode per image for both (and for the maps). Only for the head phase,
+        before any phase has changed the backbone (the rows go to a cache other runs share)."""
         if self._features is None:
             cache = self._cache()
             if self.tunes_top:
-                self._image_maps, map_stats = cache.maps(mirrored=False)
-                features, top = cache.pooled_from(self._image_maps, map_stats.images_per_s)
+                maps, map_stats = self._images_maps(cache)
+                features, top = cache.pooled_from(maps, map_stats.images_per_s)
                 seconds = map_stats.seconds + top.seconds  # its rate: the whole backbone's
                 stats = replace(map_stats, seconds=seconds, images_per_s=top.images_per_s)
             else:
                 features, stats = cache.pooled()
             cache.report_pass(stats)
-            self._features = cache.datasets(features, None, "features")
+            self._features = cache.datasets(features, "features")
         return self._features
 
     def maps(self) -> Any:
         """(maps, labels) datasets: a training image's map or its mirror image's at random
-        when the run mirrors (those maps computed now, once), validation maps as they are."""
+        when the run mirrors (those maps computed now, once), validation maps as they are.
+        A run resumed in this phase needs no pooled features: only the maps (the bottom of
+        the backbone, which never trains, makes them)."""
         if self._maps is None:
-            self.features()
-            cache, maps = self._cache(), self._image_maps
-            assert maps is not None  # features() made them: the run tunes the top
+            cache = self._cache()
+            maps, _ = self._images_maps(cache)
+            self._image_maps = None  # the datasets hold what they need: the arrays can go
             settings = self.run.settings
+            mirrors = None
             if top_tuning.view_count(settings.augment, settings.flip) == 2:
                 mirrors, _ = cache.maps(mirrored=True, train_only=True)
-                train = np.stack([maps[: len(cache.train)], mirrors], axis=1)
-                self._maps = cache.datasets(train, top_tuning.pick_view, "maps", val=maps)
-            else:
-                self._maps = cache.datasets(maps, None, "maps")
+            self._maps = cache.map_datasets(maps, mirrors)
         return self._maps
 
     def evaluation(self) -> tuple[Any, Any]:
         """(model, validation batches) for the final report: the full model on pixels when
         they were prepared, else the tuner on the maps or the head on the features (the same
         numbers, without a decode)."""
-        if self._pixels is not None or self._features is None:
-            return self.model, self.pixels().val
+        if self._pixels is not None:
+            return self.model, self._pixels.val
         if self._maps is not None:
             return self.tuner(), self._maps.val
-        return self.model.get_layer(HEAD_LAYER), self._features.val
+        if self._features is not None:
+            return self.model.get_layer(HEAD_LAYER), self._features.val
+        return self.model, self.pixels().val
+
+    def _images_maps(self, cache: _CachedRows) -> tuple[np.ndarray, _PassStats]:
+        """The maps of every image (train then val), computed once for the features and the
+        top phase."""
+        if self._image_maps is None:
+            self._image_maps, self._image_map_stats = cache.maps(mirrored=False)
+        return self._image_maps, self._image_map_stats
 
     def _cache(self) -> _CachedRows:
         pixels = self.pixels() if self.fine_tunes else None
-        if self._frozen is None:  # the passes use only weights no phase has changed yet
-            self._frozen = top_tuning.frozen_backbone(self.model)
+        if self._frozen is None:  # for the maps (the bottom never trains) and the features
+            self._frozen = top_tuning.frozen_backbone(self.model)  # (computed before the top is)
         return _CachedRows(self.run, self.model, self._frozen, self.scan, self.split, pixels=pixels)
 
 
@@ -217,36 +228,57 @@ class _CachedRows:
         )
         _fine_tune_estimate(self.run, stats.images_per_s, len(self.train), len(self.val))
 
-    def datasets(self, rows: Any, pick: Any, mode: str, *, val: Any = None) -> Any:
-        """Datasets of (row, label): the training rows (`rows`' first len(train), or all of
-        them when `val` holds the validation rows' array) shuffled each epoch and passed
-        through `pick`, the validation rows in order."""
+    def datasets(self, rows: np.ndarray, mode: str) -> Any:
+        """Datasets of (row, label) from rows of every image (train then val): the training
+        rows shuffled each epoch, the validation rows in order."""
+        import tensorflow as tf
+
+        n = len(self.train)
+        train = tf.data.Dataset.from_tensor_slices((rows[:n], self._labels(self.train)))
+        train = train.shuffle(n, self.run.settings.seed, reshuffle_each_iteration=True)
+        val = tf.data.Dataset.from_tensor_slices((rows[n:], self._labels(self.val)))
+        return self._batched(train, val, mode, int(rows.nbytes))
+
+    def map_datasets(self, maps: np.ndarray, mirrors: np.ndarray | None) -> Any:
+        """Datasets of (map, label) from the maps of every image (train then val) and, when
+        the run mirrors, those of the training images' mirror images: each epoch a training
+        image gets one of its two at random (RandomFlip, on the maps). Indices are shuffled,
+        not maps, and each array is held once, as a tensor both datasets share."""
+        import tensorflow as tf
+
+        n = len(self.train)
+        images = tf.constant(maps)
+        views = [images] if mirrors is None else [images, tf.constant(mirrors)]
+        train = tf.data.Dataset.from_tensor_slices((tf.range(n), self._labels(self.train)))
+        train = train.shuffle(n, self.run.settings.seed, reshuffle_each_iteration=True)
+        train = train.map(top_tuning.view_picker(views))
+        val = tf.data.Dataset.range(n, n + len(self.val)).map(lambda i: images[i])
+        val = tf.data.Dataset.zip(val, tf.data.Dataset.from_tensor_slices(self._labels(self.val)))
+        held = maps.nbytes + (0 if mirrors is None else mirrors.nbytes)
+        return self._batched(train, val, "maps", int(held))
+
+    def _labels(self, records: list[Any]) -> Any:
+        import tensorflow as tf
+
+        return tf.constant([r.label for r in records], tf.int32)
+
+    def _batched(self, train: Any, val: Any, mode: str, held: int) -> Any:
         import tensorflow as tf
 
         from gpu_assistant.data.pipeline import Datasets
         from gpu_assistant.data.split import class_weights
 
-        settings = self.run.settings
-        train_rows = rows[: len(self.train)]
-        val_rows = (rows if val is None else val)[len(self.train) :]
-
-        def batched(part: Any, labels: list[int], shuffle: bool) -> Any:
-            dataset = tf.data.Dataset.from_tensor_slices((part, tf.constant(labels, tf.int32)))
-            if shuffle:
-                dataset = dataset.shuffle(len(labels), settings.seed, reshuffle_each_iteration=True)
-                dataset = dataset.map(pick) if pick is not None else dataset
-            return dataset.batch(self.global_batch).prefetch(tf.data.AUTOTUNE)
-
         names = list(self.scan.class_names)
+        batch = self.global_batch
         return Datasets(
-            train=batched(train_rows, [r.label for r in self.train], True),
-            val=batched(val_rows, [r.label for r in self.val], False) if self.val else None,
+            train=train.batch(batch).prefetch(tf.data.AUTOTUNE),
+            val=val.batch(batch).prefetch(tf.data.AUTOTUNE) if self.val else None,
             test=None,
             class_names=names,
             class_weights=class_weights(self.split.train, len(names)),
             split=self.split,
             cache_mode=mode,
-            cache_bytes=int(train_rows.nbytes + val_rows.nbytes),
+            cache_bytes=held,
         )
 
     def _images(self, records: list[Any]) -> Any:

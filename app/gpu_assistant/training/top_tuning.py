@@ -27,8 +27,8 @@ from typing import Any
 from gpu_assistant.training.models import BACKBONE_LAYER, HEAD_LAYER, unfreeze_from
 
 TUNER_NAME = "top_tuner"
-# The maps stay in memory while the top trains: 2 GiB holds ~48,000 of them at 224 px (~24,000
-# training images and their mirror images).
+# The maps stay in memory while the top trains: 2 GiB, counting the arrays and their tensors
+# while both exist, holds those of ~12,000 training images with their mirror images at 224 px.
 MAX_MAP_BYTES = 2 * 2**30
 
 
@@ -90,13 +90,19 @@ def map_bytes(model: Any, maps: int) -> int:
     return maps * 2 * math.prod(int(side) for side in shape)
 
 
-def pick_view(views: Any, label: Any) -> tuple[Any, Any]:
-    """A training example's maps: the image's or its mirror image's, at random (a dataset
-    map function: RandomFlip, on the cached maps)."""
+def view_picker(views: list[Any]) -> Any:
+    """A dataset map function (training image index, label) -> (its map, label): from
+    `views[0]` (the images' maps), or at random from one of `views` (the mirror images'
+    second) when there are two: RandomFlip, on the cached maps."""
     import tensorflow as tf
 
-    index = tf.random.uniform((), 0, tf.shape(views)[0], dtype=tf.int32)
-    return views[index], label
+    def pick(index: Any, label: Any) -> tuple[Any, Any]:
+        if len(views) == 1:
+            return views[0][index], label
+        mirrored = tf.random.uniform(()) < 0.5
+        return tf.cond(mirrored, lambda: views[1][index], lambda: views[0][index]), label
+
+    return pick
 
 
 def pooled_extractor(frozen: Any) -> Any:

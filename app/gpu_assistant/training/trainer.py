@@ -493,7 +493,8 @@ def _tunable_top(run: _Run, model: Any, split: Any) -> bool:
         return False
     images = len(split.train) + len(split.val)
     views = top_tuning.view_count(run.settings.augment, run.settings.flip)
-    needed = top_tuning.map_bytes(model, images + len(split.train) * (views - 1))
+    # Counted twice: the arrays and their tensors live side by side while the phase starts.
+    needed = 2 * top_tuning.map_bytes(model, images + len(split.train) * (views - 1))
     if needed <= top_tuning.MAX_MAP_BYTES:
         return True
     run.report(
@@ -512,6 +513,7 @@ class _Outcome:
     history: list[dict]
     stopped_early: bool
     best_epoch: int | None  # 1-based: the epoch whose weights the model holds
+    between_phases: bool = False  # stopped after a phase ended, before the next one's epoch
 
 
 def _fit_phases(
@@ -544,7 +546,7 @@ def _fit_phases(
     best = load_best(resumed) if resumed else None
     progress = progress_callback(run.report, run.cancel, clock)
     tensorboard = _tensorboard(run.folder.logs)
-    stopped_early = False
+    stopped_early = between = False
     for phase in phases[current:]:
         if run.cancel.cancelled:
             break
@@ -569,7 +571,8 @@ def _fit_phases(
             )
             try:
                 data = inputs.for_phase(phase)  # the top's mirror maps are computed here
-            except Cancelled:  # the epochs before stay: the run ends as a cancelled one
+            except Cancelled:  # between phases: the model holds the phase before's kept epoch
+                between = True
                 break
             _prepare_phase(run, model, target, phase, resumed)
             # A later phase, from its first epoch: what it must beat to keep its weights.
@@ -595,7 +598,7 @@ def _fit_phases(
         start, best = len(state["history"]), None  # the next phase: its own early stopping
     history = state["history"]
     best_epoch = state.get("best") if settings.early_stopping else None
-    return _Outcome(history, stopped_early, int(best_epoch or len(history)) or None)
+    return _Outcome(history, stopped_early, int(best_epoch or len(history)) or None, between)
 
 
 @dataclass
@@ -797,7 +800,7 @@ def _evaluation(run: _Run, inputs: PhaseInputs, split: Any, scan: Any) -> dict |
 def _completed_model(run: _Run, model: Any, outcome: _Outcome) -> tuple[bool, int | None]:
     """(whether `model` holds a completed epoch to save, that epoch): always unless cancelled,
     when the last checkpoint's weights are put back (the cancel stopped mid-epoch)."""
-    if not run.cancel.cancelled:
+    if not run.cancel.cancelled or outcome.between_phases:  # no epoch was cut short
         return True, outcome.best_epoch
     checkpoint = latest_checkpoint(run.folder.checkpoints)
     if checkpoint is None:

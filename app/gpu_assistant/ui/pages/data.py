@@ -190,6 +190,7 @@ class DataPage(Page):
         self.image_size.setSingleStep(32)
         self.image_size.setSuffix(" px")
         self.image_size.setSpecialValueText(AUTO_SIZE_TEXT)  # shown at 0
+        self.image_size.setKeyboardTracking(False)  # typed "160" is 160, not 1, 16 and 160
         self.image_size.setValue(options.image_size)
         self.val_split = named(QDoubleSpinBox(), "valSplitSpin", "Validation split")
         self.val_split.setRange(0.05, 0.5)
@@ -234,7 +235,10 @@ class DataPage(Page):
         """This page's controls into the shared options (the Train page reads them)."""
         options = self.state.options
         size = self.image_size.value()  # 0: Auto; a typed 1-31 means the smallest size
-        options.image_size = size if size == 0 else max(size, MIN_IMAGE_SIZE)
+        if 0 < size < MIN_IMAGE_SIZE:
+            self.image_size.setValue(MIN_IMAGE_SIZE)  # shown as used (comes back here)
+            return
+        options.image_size = size
         options.val_split = round(self.val_split.value(), 3)
         options.batch_size = self.batch_size.value()
         options.augment = self.augment.isChecked()

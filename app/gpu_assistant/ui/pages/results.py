@@ -284,8 +284,9 @@ class ResultsPage(Page):
         evaluation = self.evaluation
         status = self.metrics.get("status")
         best = self.metrics.get("best_epoch")
-        kept = f" The weights of epoch {best} (lowest validation loss) were kept." if best else ""
         stopped = status == "cancelled"
+        why = "" if stopped else " (lowest validation loss)"  # a stop keeps the last epoch
+        kept = f" The weights of epoch {best}{why} were kept." if best else ""
         if not evaluation:
             final = self.metrics.get("final") or {}
             accuracy = final.get("val_accuracy")
