@@ -291,31 +291,25 @@ class KeptChild:
             if cancel is not None and cancel.cancelled:  # while it waited for the lock
                 return ChildOutcome(returncode=None, cancelled=True, stderr=self.stderr)
             fresh = self._process is None or self._process.poll() is not None
-            outcome = self._safe_exchange(request, report, cancel, timeout)
-            ended = outcome.returncode is not None and not (outcome.cancelled or outcome.timed_out)
-            if ended and not outcome.events and not fresh:
-                # It ended as the request came (idle exit): once more, on a new child.
-                outcome = self._safe_exchange(request, report, cancel, timeout)
+            try:
+                outcome = self._exchange(request, report, cancel, timeout)
+                ended = outcome.returncode is not None and not (
+                    outcome.cancelled or outcome.timed_out
+                )
+                if ended and not outcome.events and not fresh:
+                    # It ended as the request came (idle exit): once more, on a new child.
+                    outcome = self._exchange(request, report, cancel, timeout)
+            except BaseException:  # a child left mid-request: the next one would read this
+                self._abandon()  # one's late answer
+                raise
             return outcome
 
-    def _safe_exchange(
-        self,
-        request: Mapping[str, Any],
-        report: Report,
-        cancel: CancelToken | None,
-        timeout: float | None,
-    ) -> ChildOutcome:
-        """`_exchange`, and a child left mid-request by an error here is ended: else the next
-        request would read this one's late answer."""
-        try:
-            return self._exchange(request, report, cancel, timeout)
-        except BaseException:
-            process, self._process = self._process, None
-            if process is not None:
-                if process.poll() is None:
-                    _stop(process)
-                self._release(process)
-            raise
+    def _abandon(self) -> None:
+        process, self._process = self._process, None
+        if process is not None:
+            if process.poll() is None:
+                _stop(process)
+            self._release(process)
 
     @property
     def running(self) -> bool:

@@ -145,3 +145,16 @@ def test_a_kept_child_that_ended_by_itself_is_started_again_for_the_next_request
     assert again.last("done")["n"] == 2 and again.last("done")["pid"] != gone
     assert server.starts == 2
     server.close()
+
+
+def test_an_error_mid_request_ends_the_kept_child_so_no_late_answer_is_misread():
+    server = _server()
+
+    def broken_report(event):
+        raise RuntimeError("the page went away")
+
+    with pytest.raises(RuntimeError):
+        server.ask({"n": 1}, report=broken_report)  # its "done" was never read
+    assert not server.running
+    assert server.ask({"n": 2}).last("done")["n"] == 2 and server.starts == 2
+    server.close()
