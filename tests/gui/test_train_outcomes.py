@@ -50,6 +50,8 @@ def test_the_epoch_count_is_an_upper_bound_when_early_stopping_may_end_the_run(m
     assert train.status.text().startswith(
         "Epoch 49 of up to 70 · tuning the backbone's top on cached maps · step 3/25"
     )
+    train.on_event({**batch, "step": 4})  # 4 lines a second at most: the label costs CPU
+    assert "step 3/25" in train.status.text()
     train.early_stopping = False  # a run without early stopping trains every epoch
-    train.on_event(batch)
-    assert train.status.text().startswith("Epoch 49/70 · ")
+    train.on_event({**batch, "step": 25})  # an epoch's last step is always shown
+    assert train.status.text().startswith("Epoch 49/70 · ") and "step 25/25" in train.status.text()

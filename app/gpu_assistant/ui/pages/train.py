@@ -50,6 +50,9 @@ def _train_job(settings: Any, known_files: list[Any]) -> Any:
     return job
 
 
+STATUS_INTERVAL_S = 0.25  # the batch status line: 4 updates a second are enough to read
+
+
 class TrainPage(Page):
     def __init__(self, state: AppState) -> None:
         super().__init__(
@@ -63,6 +66,7 @@ class TrainPage(Page):
         self.best_epoch: int | None = None  # the epoch whose weights the run kept
         self.phase = ""  # what the run's current phase does ("tuning the backbone's top...")
         self.early_stopping = True  # the run's: its epoch count is then an upper bound
+        self._status_shown = 0.0  # when the status line last changed for a batch
         self.last_result: Any = None
         self.run_dir: Path | None = None  # the current run's folder, known from its start event
         self._monitored: list[int] = []
@@ -387,6 +391,11 @@ class TrainPage(Page):
             x = epoch - 1 + step / steps
             self.loss_plot.append("train loss", x, event.get("loss"))
             self.accuracy_plot.append("train accuracy", x, event.get("accuracy"))
+            self._memory_from_trainer(event.get("memory") or {})
+            now = time.monotonic()
+            if now - self._status_shown < STATUS_INTERVAL_S and step < steps:
+                return  # a word-wrapped label re-laid out 20 times a second costs the run CPU
+            self._status_shown = now
             self.progress.setRange(0, steps * int(event.get("epochs") or self.epochs.value()))
             self.progress.setValue((epoch - 1) * steps + step)
             phase = f" · {self.phase}" if self.phase else ""
@@ -396,7 +405,6 @@ class TrainPage(Page):
                 f"Epoch {epoch}{of}{phase} · step {step}/{steps} · "
                 f"{event.get('images_per_s') or 0:.0f} images/s · ETA {_eta(event.get('eta_s'))}"
             )
-            self._memory_from_trainer(event.get("memory") or {})
         elif kind == "epoch":
             x = int(event.get("epoch", 1))
             for name in ("loss", "accuracy"):
