@@ -2,14 +2,20 @@
 
 Each series is one `PlotDataItem`; new points go into Python lists and a timer pushes them with
 `setData` 5 times a second (the design allows up to 10), with clip-to-view and automatic
-downsampling, so a long run never slows the GUI thread.
+downsampling, so a long run never slows the GUI thread. The view follows the data in steps
+(`plot_frame`), not with every point, because moving it redraws the axes; a user who zooms or
+pans takes the view over until they click pyqtgraph's "A" (auto-range) button.
 """
 
 from __future__ import annotations
 
+import math
+
 import pyqtgraph as pg
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QWidget
+
+from gpu_assistant.ui.plot_frame import Span, axis_frame
 
 REFRESH_MS = 200  # 5 Hz: smooth to the eye, and half the repaint work of 10 Hz
 
@@ -28,6 +34,7 @@ class LivePlot(pg.PlotWidget):
         *,
         x_label: str = "epoch",
         rising: bool = False,
+        y_limits: Span | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent=parent, background=None)
@@ -50,6 +57,11 @@ class LivePlot(pg.PlotWidget):
         self._marker: pg.InfiniteLine | None = None
         self._marker_text = ""  # its legend entry
         self._dirty: set[str] = set()
+        self._y_limits = y_limits
+        self._bounds: list[float] | None = None  # min x, max x, min y, max y of finite points
+        self._frame: tuple[Span, Span] | None = None
+        self._following = True
+        item.getViewBox().sigRangeChangedManually.connect(self._stop_following)
         self._note = pg.TextItem("", anchor=(0.5, 0.5))
         self._note.setPos(0.5, 0.5)
         self._note.setVisible(False)
@@ -75,9 +87,17 @@ class LivePlot(pg.PlotWidget):
         if y is None:
             return
         xs, ys = self._data[name]
-        xs.append(float(x))
-        ys.append(float(y))
+        x, y = float(x), float(y)
+        xs.append(x)
+        ys.append(y)
         self._dirty.add(name)
+        if math.isfinite(x) and math.isfinite(y):  # a NaN loss must not stretch the frame
+            b = self._bounds
+            self._bounds = (
+                [x, x, y, y]
+                if b is None
+                else [min(b[0], x), max(b[1], x), min(b[2], y), max(b[3], y)]
+            )
 
     def series(self, name: str) -> tuple[list[float], list[float]]:
         return self._data[name]
@@ -89,6 +109,7 @@ class LivePlot(pg.PlotWidget):
         self._items.clear()
         self._data.clear()
         self._dirty.clear()
+        self._reset_frame()
 
     def mark(self, x: float | None, text: str = "") -> None:
         """A dotted vertical line at `x` (the epoch whose weights were kept), named `text` in
@@ -115,11 +136,40 @@ class LivePlot(pg.PlotWidget):
         for name in self._data:
             self._data[name] = ([], [])
             self._dirty.add(name)
+        self._reset_frame()
         self.refresh()
 
     def refresh(self) -> None:
-        """Push changed series to their items (called by the timer; tests may call it)."""
+        """Push changed series to their items and move the frame if the data left it (called
+        by the timer; tests may call it)."""
         for name in self._dirty:
             xs, ys = self._data[name]
             self._items[name].setData(xs, ys)
         self._dirty.clear()
+        view = self.getPlotItem().getViewBox()
+        if any(view.autoRangeEnabled()):  # the initial state, or the user clicked "A"
+            view.disableAutoRange()
+            self._following, self._frame = True, None
+        if self._following and self._bounds is not None:
+            x0, x1, y0, y1 = self._bounds
+            current = self._frame or (None, None)
+            frame = (
+                axis_frame((x0, x1), current[0]),
+                axis_frame((y0, y1), current[1], self._y_limits),
+            )
+            if frame != self._frame:
+                self._frame = frame
+                view.setRange(xRange=frame[0], yRange=frame[1], padding=0.02)
+
+    def frame(self) -> tuple[Span, Span] | None:
+        """The x and y spans the plot follows the data with (None before data or once the user
+        zoomed or panned)."""
+        return self._frame if self._following else None
+
+    def _reset_frame(self) -> None:
+        """Empty plots show 0-1 (where their note is centred) and follow the next data."""
+        self._bounds, self._frame, self._following = None, None, True
+        self.getPlotItem().getViewBox().setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
+
+    def _stop_following(self) -> None:
+        self._following = False
