@@ -45,13 +45,12 @@ def test_the_epoch_count_is_an_upper_bound_when_early_stopping_may_end_the_run(m
     train = make_window().page("train")
     phase = {"event": "phase", "phase": "top", "label": "tuning the backbone's top on cached maps"}
     batch = {"event": "batch", "epoch": 49, "epochs": 70, "step": 3, "steps": 25}
-    for event in (phase, batch):
+    for event in ({**phase, "first_epoch": 41, "epochs": 30}, batch):
         train.on_event(event)
-    assert train.status.text().startswith(
-        "Epoch 49 of up to 70 · tuning the backbone's top on cached maps · step 3/25"
-    )
-    train.on_event({**batch, "step": 4})  # 4 lines a second at most: the label costs CPU
-    assert "step 3/25" in train.status.text()
+    assert train.status.text() == "Tuning the backbone's top on cached maps (epochs 41–70)."
+    assert train.progress.text().startswith("Epoch 49 of up to 70 · step 3/25 · ")
+    train.on_event({**batch, "step": 4})  # 4 lines a second at most
+    assert "step 3/25" in train.progress.text()
     train.early_stopping = False  # a run without early stopping trains every epoch
     train.on_event({**batch, "step": 25})  # an epoch's last step is always shown
-    assert train.status.text().startswith("Epoch 49/70 · ") and "step 25/25" in train.status.text()
+    assert train.progress.text().startswith("Epoch 49/70 · step 25/25")

@@ -32,7 +32,7 @@ from gpu_assistant.training.auto import choose_model
 from gpu_assistant.training.distribute import MIN_MIXED_PRECISION_CC
 from gpu_assistant.training.models import AUTO, AUTO_DESCRIPTION, AUTO_LABEL, MODELS
 from gpu_assistant.ui.job_slot import JobSlot
-from gpu_assistant.ui.monitor import monitor_job
+from gpu_assistant.ui.monitor import SAMPLE_EVERY_S, monitor_job
 from gpu_assistant.ui.plots import LivePlot
 from gpu_assistant.ui.state import AppState, training_blocker
 from gpu_assistant.ui.train_process import train_in_child
@@ -50,7 +50,8 @@ def _train_job(settings: Any, known_files: list[Any]) -> Any:
     return job
 
 
-STATUS_INTERVAL_S = 0.25  # the batch status line: 4 updates a second are enough to read
+STATUS_INTERVAL_S = 0.25  # the batch line in the progress bar: 4 updates a second to read
+PROGRESS_FORMAT = "%p%"
 
 
 class TrainPage(Page):
@@ -64,13 +65,13 @@ class TrainPage(Page):
         self.slot = JobSlot(state.runner, parent=self)
         self.monitor = JobSlot(state.runner, parent=self)
         self.best_epoch: int | None = None  # the epoch whose weights the run kept
-        self.phase = ""  # what the run's current phase does ("tuning the backbone's top...")
         self.early_stopping = True  # the run's: its epoch count is then an upper bound
         self._status_shown = 0.0  # when the status line last changed for a batch
         self.last_result: Any = None
         self.run_dir: Path | None = None  # the current run's folder, known from its start event
         self._monitored: list[int] = []
         self._t0 = time.monotonic()
+        self._memory_shown = 0.0  # seconds after _t0 of the last memory point from the trainer
 
         top = QHBoxLayout()
         top.addWidget(self._options_box(), 2)
@@ -102,11 +103,15 @@ class TrainPage(Page):
 
         grid = QGridLayout()
         self.loss_plot = LivePlot("lossPlot", "Loss", "loss")
-        self.accuracy_plot = LivePlot("accuracyPlot", "Accuracy", "accuracy", rising=True)
+        self.accuracy_plot = LivePlot(
+            "accuracyPlot", "Accuracy", "accuracy", rising=True, y_limits=(0.0, 1.0)
+        )
         self.memory_plot = LivePlot(
             "gpuMemoryPlot", "Memory", "MiB", x_label="seconds", rising=True
         )
-        self.util_plot = LivePlot("gpuUtilPlot", "GPU utilisation", "%", x_label="seconds")
+        self.util_plot = LivePlot(
+            "gpuUtilPlot", "GPU utilisation", "%", x_label="seconds", y_limits=(0.0, 100.0)
+        )
         for plot, name in ((self.loss_plot, "loss"), (self.accuracy_plot, "accuracy")):
             plot.add_series(f"train {name}")
             plot.add_series(f"val {name}", dashed=True)
@@ -331,11 +336,11 @@ class TrainPage(Page):
         for plot in (self.loss_plot, self.accuracy_plot, self.memory_plot):
             plot.show_note("")
         self.best_epoch = None
-        self.phase = ""
         self.early_stopping = bool(settings.early_stopping)
         self.last_result = None
         self._reset_monitor_plots(settings.gpus or [g.index for g in self._gpus()][:1])
         self.progress.setRange(0, 0)
+        self.progress.setFormat(PROGRESS_FORMAT)
         self.status.setText(message)
         self.start_button.setEnabled(False)
         self.stop_button.setEnabled(True)
@@ -368,6 +373,7 @@ class TrainPage(Page):
     def _reset_monitor_plots(self, gpus: list[int]) -> None:
         self._monitored = gpus
         self._t0 = time.monotonic()
+        self._memory_shown = -SAMPLE_EVERY_S
         for plot in (self.memory_plot, self.util_plot):
             plot.remove_series()
         if gpus:
@@ -394,15 +400,16 @@ class TrainPage(Page):
             self._memory_from_trainer(event.get("memory") or {})
             now = time.monotonic()
             if now - self._status_shown < STATUS_INTERVAL_S and step < steps:
-                return  # a word-wrapped label re-laid out 20 times a second costs the run CPU
+                return
             self._status_shown = now
             self.progress.setRange(0, steps * int(event.get("epochs") or self.epochs.value()))
             self.progress.setValue((epoch - 1) * steps + step)
-            phase = f" · {self.phase}" if self.phase else ""
             epochs = event.get("epochs", "?")  # the most: early stopping may end the run sooner
             of = f" of up to {epochs}" if self.early_stopping else f"/{epochs}"
-            self.status.setText(
-                f"Epoch {epoch}{of}{phase} · step {step}/{steps} · "
+            # In the bar, not the status label: a label's new text re-lays the page out, which
+            # cost the training child more CPU than the plots do (bench_responsiveness).
+            self.progress.setFormat(
+                f"Epoch {epoch}{of} · step {step}/{steps} · "
                 f"{event.get('images_per_s') or 0:.0f} images/s · ETA {_eta(event.get('eta_s'))}"
             )
         elif kind == "epoch":
@@ -412,7 +419,10 @@ class TrainPage(Page):
                 plot.append(f"train {name}", x, event.get(name))
                 plot.append(f"val {name}", x, event.get(f"val_{name}"))
         elif kind == "phase":
-            self.phase = str(event.get("label", ""))
+            label = str(event.get("label", ""))  # "tuning the backbone's top on cached maps"
+            first, count = int(event.get("first_epoch") or 1), int(event.get("epochs") or 1)
+            epochs = f"epoch {first}" if count == 1 else f"epochs {first}–{first + count - 1}"
+            self.status.setText(f"{label[:1].upper()}{label[1:]} ({epochs}).")
         elif kind == "model_choice":
             from gpu_assistant.training.auto import choice_text
 
@@ -433,8 +443,12 @@ class TrainPage(Page):
         )
 
     def _memory_from_trainer(self, memory: dict[str, Any]) -> None:
-        """TF's own figures arrive with batch events: current/peak on a GPU, RSS on the CPU."""
+        """TF's own figures arrive with batch events: current/peak on a GPU, RSS on the CPU.
+        One a second is kept, as NVML is sampled: each point redraws the plot."""
         t = time.monotonic() - self._t0
+        if not memory or t - self._memory_shown < SAMPLE_EVERY_S:
+            return
+        self._memory_shown = t
         if memory.get("kind") == "tf_gpu":
             self.memory_plot.append("TF current", t, memory.get("current_mb"))
             self.memory_plot.append("TF peak", t, memory.get("peak_mb"))
@@ -494,6 +508,7 @@ class TrainPage(Page):
         self.stop_button.setEnabled(False)
         if self.progress.maximum() == 0:
             self.progress.setRange(0, 1)
+        self.progress.setFormat(PROGRESS_FORMAT)  # the last step's ETA is no longer true
 
 
 def _eta(seconds: Any) -> str:
