@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -151,6 +152,21 @@ def test_ctrl_c_mid_epoch_keeps_the_last_completed_epoch(tmp_path: Path) -> None
     saved = keras.models.load_model(out / "model.keras")
     for kept, completed in zip(saved.weights, load_values(checkpoint)["model"], strict=True):
         np.testing.assert_array_equal(kept.numpy(), completed)
+
+    # Resumed, then stopped at once (while it scans): the run is as the first stop left it.
+    model_bytes = (out / "model.keras").read_bytes()
+    cancel, report = CancelToken(), Recorder()
+
+    def stop_at_the_first_event(event: dict[str, Any]) -> None:
+        report(event)
+        cancel.cancel()
+
+    resumed = replace(TrainSettings.load(out / "settings.json"), resume=True)
+    result = train(resumed, stop_at_the_first_event, cancel)
+    assert (result.status, result.epochs_completed) == ("cancelled", 1)
+    assert result.model_path == out / "model.keras"
+    assert report.named("cancelled")[0]["epochs_completed"] == 1
+    assert (out / "model.keras").read_bytes() == model_bytes
 
     cancel = CancelToken()  # cancelled before any epoch completed: no model.keras at all
     report = Recorder()

@@ -206,15 +206,29 @@ def _locked(
         cancel.raise_if_cancelled()
         return _fit_and_finish(run, plan, strategy_name, use_mixed, extra, scan=scan, split=split)
     except Cancelled:
-        report(
-            {
-                "event": "cancelled",
-                "epochs_completed": 0,
-                "run_dir": str(folder.root),
-                "model_path": None,
-            }
-        )
-        return TrainResult("cancelled", folder.root, None, 0)
+        return _cancelled_before_an_epoch(folder, report)
+
+
+def _cancelled_before_an_epoch(folder: RunFolder, report: Report) -> TrainResult:
+    """Cancelled before this start trained an epoch (while scanning or computing features).
+    A new run has nothing yet; a resumed one is as its last stop left it (model, metrics and
+    evaluation untouched), and the result says so rather than "0 epochs"."""
+    from gpu_assistant.training.runs import summarise
+
+    summary = summarise(folder.root)
+    epochs = summary.epochs if summary is not None else 0
+    model = folder.model if folder.model.is_file() else None
+    evaluation = folder.evaluation if model is not None and folder.evaluation.is_file() else None
+    report(
+        {
+            "event": "cancelled",
+            "epochs_completed": epochs,
+            "run_dir": str(folder.root),
+            "model_path": str(model) if model is not None else None,
+            "evaluation_path": str(evaluation) if evaluation is not None else None,
+        }
+    )
+    return TrainResult("cancelled", folder.root, model, epochs, evaluation_path=evaluation)
 
 
 def _scan_and_split(
