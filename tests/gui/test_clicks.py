@@ -138,8 +138,13 @@ def test_every_results_button_does_what_it_says(make_window, qtbot, trained_run)
     image = next((sample_data_dir() / names[1]).glob("*.png"))
     with mock.patch.object(QFileDialog, "getOpenFileName", return_value=(str(image), "")):
         qtbot.mouseClick(results.try_button, LEFT)
+        assert not results.why_button.isEnabled()  # until the prediction is in
     qtbot.waitUntil(lambda: "%" in results.prediction.text(), timeout=120_000)
     assert any(name in results.prediction.text() for name in names)
+    tried = results.try_preview.pixmap().toImage()
+    qtbot.mouseClick(results.why_button, LEFT)  # the heatmap replaces the picture tried
+    qtbot.waitUntil(lambda: results.try_preview.pixmap().toImage() != tried, timeout=120_000)
+    assert list((runs["finished"] / "explain").glob("*.png"))
 
     expected = {
         "export_kerasButton": ["model.keras", "labels.txt"],

@@ -397,7 +397,9 @@ class ResultsPage(Page):
             return
         self._preview(image)
         self.tried = Path(image)
-        self.why_button.setEnabled(True)
+        # Why? once the prediction is in: asked meanwhile, it cancelled the prediction, and a
+        # cancelled request ends the kept model process (the next one reloads TensorFlow).
+        self.why_button.setEnabled(False)
         self.prediction.setText("Predicting… (the first one loads TensorFlow)")
         self.predict_slot.start(
             "predict",
@@ -446,6 +448,7 @@ class ResultsPage(Page):
             f"<b>{prediction.label}</b> ({prediction.confidence:.0%})<br>"
             + "<br>".join(f"{name}: {p:.0%}" for name, p in prediction.top)
         )
+        self.why_button.setEnabled(True)
 
     def export(self, formats: list[str]) -> None:
         if self.run_dir is None:
