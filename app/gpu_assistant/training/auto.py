@@ -61,7 +61,7 @@ def choose_model(sizes: Sequence[tuple[int, int]]) -> tuple[str, str]:
         return SMALL_CNN, (
             f"Small CNN: the images are tiny (median short side {side} px), where a small "
             "network trained from scratch beats ImageNet features (digits: 0.99 vs 0.94); "
-            "trained at 32 px without mirroring."
+            "not mirrored (a mirrored digit or letter is another one)."
         )
     return OFFLINE_BACKBONE, (
         f"Pretrained (EfficientNet-Lite0, offline): the images are photo-sized (median short "
