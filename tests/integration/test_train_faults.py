@@ -144,6 +144,8 @@ def test_ctrl_c_mid_epoch_keeps_the_last_completed_epoch(tmp_path: Path) -> None
     hook = _callback(on_batch_end=cancel_after_one_step_of_epoch_two)
     result = train(_settings(data, out, epochs=3), report, cancel, callbacks=[hook])
     assert result.status == "cancelled"
+    scoring = [e for e in report.named("progress") if e.get("phase") == "evaluation"]
+    assert scoring and "validation images" in scoring[0]["message"]  # what Stop waits for
     checkpoint = latest_checkpoint(out / "checkpoints")
     assert checkpoint is not None
     assert checkpoint.epoch == 1

@@ -800,6 +800,13 @@ def _evaluation(run: _Run, inputs: PhaseInputs, split: Any, scan: Any) -> dict |
         scorer, val = inputs.evaluation()
     except Cancelled:
         return None
+    run.report(  # a stopped run waits for this pass too: long when fine-tuning on a CPU
+        {
+            "event": "progress",
+            "phase": "evaluation",
+            "message": f"Scoring the kept model on the {len(split.val)} validation images…",
+        }
+    )
     probabilities, labels = predict_probabilities(scorer, val)
     ordered = stable_order(split.val, scan.root, run.settings.seed)
     images = [r.path for r in ordered] if len(ordered) == len(labels) else None
