@@ -48,6 +48,7 @@ from gpu_assistant.ui.widgets import DropArea, Page, button, named, wrap_label
 NO_RUN = "Train a model, or open an earlier run on the Runs page: its results appear here."
 PREVIEW_PX = 128  # small images (the sample set is 32 px) are scaled up to stay visible
 STRETCH_MATRIX_UP_TO = 12  # classes; more keep their content size and scroll
+ROWS_SHOWN = 8  # confusion-matrix rows kept on screen before it scrolls (8 classes, 1024x700)
 # The formats the app reads (data/images.py), for the file dialog.
 IMAGE_FILTER = "Images (*.jpg *.jpeg *.png *.bmp *.gif *.webp *.tif *.tiff)"
 EXPORT_FORMATS = (
@@ -104,6 +105,14 @@ def _cost_job(run_dir: Path, out_dir: Path) -> Any:
     return job
 
 
+def _show_rows(table: QTableWidget, most: int) -> None:
+    """Keep room for the table's first `most` rows: the examples and the Try box below would
+    otherwise take the height and leave the matrix three rows and a scroll bar (1024x700)."""
+    rows = min(table.rowCount(), most)
+    height = table.horizontalHeader().sizeHint().height() + 2 * table.frameWidth()
+    table.setMinimumHeight(height + rows * table.verticalHeader().minimumSectionSize())
+
+
 class ResultsPage(Page):
     def __init__(self, state: AppState) -> None:
         super().__init__(
@@ -138,6 +147,8 @@ class ResultsPage(Page):
         self.per_class.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.per_class.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.per_class.verticalHeader().hide()
+        rows = self.per_class.verticalHeader()
+        rows.setDefaultSectionSize(rows.minimumSectionSize())  # as compact as the matrix's rows
         grid.addWidget(
             self._boxed("Confusion matrix (rows: true class, columns: predicted)", self.matrix),
             0,
@@ -215,7 +226,6 @@ class ResultsPage(Page):
         self.try_preview = named(
             wrap_label("or drop an image here", "tryPreview"), "tryPreview", "Image tried"
         )
-        self.try_preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.try_preview.setMinimumHeight(PREVIEW_PX + 8)
         self.prediction = wrap_label("", "predictionLabel")
         self.why_button = button(
@@ -227,10 +237,18 @@ class ResultsPage(Page):
         )
         self.why_button.setEnabled(False)
         self.tried: Path | None = None
+        # The answer beside the picture, not under it: stacked, the box's height kept the
+        # confusion matrix above to three rows and a scroll bar at 1024x700.
+        self.try_preview.setFixedWidth(PREVIEW_PX + 8)
+        self.try_preview.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignHCenter)
+        answer = QVBoxLayout()
+        answer.addWidget(self.prediction, 1, Qt.AlignmentFlag.AlignTop)
+        answer.addWidget(self.why_button)
+        side_by_side = QHBoxLayout()
+        side_by_side.addWidget(self.try_preview)
+        side_by_side.addLayout(answer, 1)
         layout.addWidget(self.try_button)
-        layout.addWidget(self.try_preview, 1)
-        layout.addWidget(self.prediction)
-        layout.addWidget(self.why_button)
+        layout.addLayout(side_by_side, 1)
         QVBoxLayout(box).addWidget(self.drop)
         return box
 
@@ -344,6 +362,8 @@ class ResultsPage(Page):
             )
             for c, text in enumerate(cells):
                 self.per_class.setItem(r, c, QTableWidgetItem(text))
+        for table in (self.matrix, self.per_class):
+            _show_rows(table, ROWS_SHOWN)
         self.show_examples(evaluation.get("misclassified", []), "Misclassified validation images")
         self._set_enabled(True)
 
