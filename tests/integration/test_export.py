@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from data_factory import make_class_folder
+from data_factory import make_class_folder, write_image
 from gpu_assistant.cli import main
 from gpu_assistant.jobs import CancelToken, UserError, ignore
 from gpu_assistant.training.export import FORMATS, export
@@ -83,6 +83,43 @@ def test_standalone_script_mirrors_only_when_the_run_did(tmp_path: Path, flip: b
     exec(compile(text, str(script), "exec"), module)
     names = [type(layer).__name__ for layer in module["augmentation_layers"]()]
     assert names == ["RandomFlip"] * flip + ["RandomRotation", "RandomZoom", "RandomContrast"]
+
+
+def test_standalone_script_reads_every_format_as_the_app_does(tmp_path: Path) -> None:
+    """TIFF, WebP, 16-bit PNG, CMYK and EXIF-rotated JPEG: the script lists them and decodes
+    them to the app's pixels (through Pillow); a file that is no image is skipped."""
+    import numpy as np
+    import tensorflow as tf
+    from PIL import Image
+
+    from gpu_assistant.data.images import load_for_model
+
+    turned = Image.Exif()
+    turned[0x0112] = 6  # shown turned a quarter: width and height swap
+    files: dict[str, dict[str, Any]] = {
+        "a/plain.jpg": {},
+        "a/turned.jpg": {"exif": turned.tobytes()},
+        "a/deep.png": {"mode": "I;16"},
+        "a/cmyk.jpg": {"mode": "CMYK"},
+        "b/scan.tiff": {},
+        "b/photo.webp": {"lossless": True},
+    }
+    data = tmp_path / "data"
+    for relative, options in files.items():
+        write_image(data / relative, size=(40, 24), **options)
+    (data / "b" / "broken.jpg").write_bytes(b"not an image")
+    settings = TrainSettings(data_dir=data, model="small_cnn", image_size=32, epochs=1)
+    script = write_script(settings, ["a", "b"], tmp_path)
+    module: dict[str, Any] = {"__name__": "train_script"}  # defines, does not run main()
+    exec(compile(script.read_text(), str(script), "exec"), module)
+    assert sorted(relative for relative, _ in module["list_files"](data)) == sorted(files)
+    for relative in files:
+        path = data / relative
+        pillow = module["needs_pillow"](path)
+        assert pillow is (relative != "a/plain.jpg"), relative
+        image, _ = module["load"](tf.constant(str(path)), 0, tf.constant(pillow))
+        difference = np.abs(image.numpy().astype(int) - load_for_model(path, 32).astype(int))
+        assert difference.max() <= 1, relative
 
 
 @pytest.mark.slow
