@@ -87,12 +87,14 @@ def test_standalone_script_mirrors_only_when_the_run_did(tmp_path: Path, flip: b
 
 def test_standalone_script_reads_every_format_as_the_app_does(tmp_path: Path) -> None:
     """TIFF, WebP, 16-bit PNG, CMYK and EXIF-rotated JPEG: the script lists them and decodes
-    them to the app's pixels (through Pillow); a file that is no image is skipped."""
+    them to the app's pixels (through Pillow); what the scan skips (no image, a truncated one,
+    a format the app does not take) the script skips too."""
     import numpy as np
     import tensorflow as tf
     from PIL import Image
 
     from gpu_assistant.data.images import load_for_model
+    from gpu_assistant.data.scan import scan_folder
 
     turned = Image.Exif()
     turned[0x0112] = 6  # shown turned a quarter: width and height swap
@@ -108,11 +110,16 @@ def test_standalone_script_reads_every_format_as_the_app_does(tmp_path: Path) ->
     for relative, options in files.items():
         write_image(data / relative, size=(40, 24), **options)
     (data / "b" / "broken.jpg").write_bytes(b"not an image")
+    cut = (data / "a" / "plain.jpg").read_bytes()
+    (data / "b" / "truncated.jpg").write_bytes(cut[: len(cut) // 2])
+    write_image(data / "b" / "icon.png", size=(16, 16), fmt="ICO")  # a format the app refuses
     settings = TrainSettings(data_dir=data, model="small_cnn", image_size=32, epochs=1)
     script = write_script(settings, ["a", "b"], tmp_path)
     module: dict[str, Any] = {"__name__": "train_script"}  # defines, does not run main()
     exec(compile(script.read_text(), str(script), "exec"), module)
-    assert sorted(relative for relative, _ in module["list_files"](data)) == sorted(files)
+    listed = sorted(relative for relative, _ in module["list_files"](data))
+    scanned = scan_folder(data).records
+    assert listed == sorted(files) == sorted(r.path.relative_to(data).as_posix() for r in scanned)
     for relative in files:
         path = data / relative
         pillow = module["needs_pillow"](path)
