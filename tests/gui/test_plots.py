@@ -71,3 +71,14 @@ def test_clearing_a_plot_shows_an_empty_unit_frame_for_its_note(qtbot) -> None:
     plot.refresh()
     plot.clear_data()
     assert _visible(plot) == [[0.0, 1.0], [0.0, 1.0]] and plot.frame() is None
+
+
+def test_a_range_typed_in_the_menu_is_kept_too(qtbot) -> None:
+    plot = _plot(qtbot)
+    for step in range(1, 24):
+        plot.append("train loss", step / 23, 2.0 - step * 0.02)
+    plot.refresh()
+    plot.getPlotItem().getViewBox().setXRange(0.2, 0.4, padding=0)  # what the menu's fields do
+    plot.append("train loss", 5.0, 1.0)
+    plot.refresh()
+    assert plot.frame() is None and _visible(plot)[0] == [0.2, 0.4]

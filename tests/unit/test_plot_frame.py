@@ -46,3 +46,5 @@ def test_limits_bound_the_frame_and_a_single_point_gets_one() -> None:
     assert high == 1.0 and low < 0.9
     low, high = axis_frame((3.0, 3.0), None)
     assert low < 3.0 < high
+    low, high = axis_frame((5.0, 5.0), None, limits=(0.0, 1.0))  # data beyond the limits
+    assert low < 5.0 < high  # is shown, not an empty or reversed frame

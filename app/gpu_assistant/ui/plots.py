@@ -3,8 +3,9 @@
 Each series is one `PlotDataItem`; new points go into Python lists and a timer pushes them with
 `setData` 5 times a second (the design allows up to 10), with clip-to-view and automatic
 downsampling, so a long run never slows the GUI thread. The view follows the data in steps
-(`plot_frame`), not with every point, because moving it redraws the axes; a user who zooms or
-pans takes the view over until they click pyqtgraph's "A" (auto-range) button.
+(`plot_frame`), not with every point, because moving it redraws the axes; a user who zooms,
+pans or sets a range from the menu takes the view over until they click pyqtgraph's "A"
+(auto-range) button.
 """
 
 from __future__ import annotations
@@ -61,7 +62,9 @@ class LivePlot(pg.PlotWidget):
         self._bounds: list[float] | None = None  # min x, max x, min y, max y of finite points
         self._frame: tuple[Span, Span] | None = None
         self._following = True
-        item.getViewBox().sigRangeChangedManually.connect(self._stop_following)
+        self._moving = False  # while the plot itself sets the range
+        # Any other change is the user's: the mouse, the menu's View All or a typed range.
+        item.getViewBox().sigRangeChanged.connect(self._range_changed)
         self._note = pg.TextItem("", anchor=(0.5, 0.5))
         self._note.setPos(0.5, 0.5)
         self._note.setVisible(False)
@@ -159,7 +162,7 @@ class LivePlot(pg.PlotWidget):
             )
             if frame != self._frame:
                 self._frame = frame
-                view.setRange(xRange=frame[0], yRange=frame[1], padding=0.02)
+                self._set_range(frame, padding=0.02)
 
     def frame(self) -> tuple[Span, Span] | None:
         """The x and y spans the plot follows the data with (None before data or once the user
@@ -169,7 +172,18 @@ class LivePlot(pg.PlotWidget):
     def _reset_frame(self) -> None:
         """Empty plots show 0-1 (where their note is centred) and follow the next data."""
         self._bounds, self._frame, self._following = None, None, True
-        self.getPlotItem().getViewBox().setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
+        self._set_range(((0.0, 1.0), (0.0, 1.0)), padding=0)
 
-    def _stop_following(self) -> None:
-        self._following = False
+    def _set_range(self, frame: tuple[Span, Span], padding: float) -> None:
+        self._moving = True
+        try:
+            self.getPlotItem().getViewBox().setRange(
+                xRange=frame[0], yRange=frame[1], padding=padding
+            )
+        finally:
+            self._moving = False
+
+    def _range_changed(self, *_: object) -> None:
+        view = self.getPlotItem().getViewBox()
+        if not self._moving and not any(view.autoRangeEnabled()):
+            self._following = False
