@@ -47,10 +47,12 @@ def test_the_epoch_count_is_an_upper_bound_when_early_stopping_may_end_the_run(m
     batch = {"event": "batch", "epoch": 49, "epochs": 70, "step": 3, "steps": 25}
     for event in ({**phase, "first_epoch": 41, "epochs": 30}, batch):
         train.on_event(event)
-    assert train.status.text() == "Tuning the backbone's top on cached maps (epochs 41–70)."
+    assert train.status.text() == "Tuning the backbone's top on cached maps (epochs 41–70 at most)."
     assert train.progress.text().startswith("Epoch 49 of up to 70 · step 3/25 · ")
     train.on_event({**batch, "step": 4})  # 4 lines a second at most
     assert "step 3/25" in train.progress.text()
     train.early_stopping = False  # a run without early stopping trains every epoch
     train.on_event({**batch, "step": 25})  # an epoch's last step is always shown
     assert train.progress.text().startswith("Epoch 49/70 · step 25/25")
+    train.on_event({"event": "progress", "message": "Scoring the kept model on the 20 images…"})
+    assert "step" not in train.progress.text()  # no stale ETA while it scores

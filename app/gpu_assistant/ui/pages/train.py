@@ -422,7 +422,9 @@ class TrainPage(Page):
             label = str(event.get("label", ""))  # "tuning the backbone's top on cached maps"
             first, count = int(event.get("first_epoch") or 1), int(event.get("epochs") or 1)
             epochs = f"epoch {first}" if count == 1 else f"epochs {first}–{first + count - 1}"
-            self.status.setText(f"{label[:1].upper()}{label[1:]} ({epochs}).")
+            most = " at most" if self.early_stopping and count > 1 else ""
+            self.status.setText(f"{label[:1].upper()}{label[1:]} ({epochs}{most}).")
+            self.progress.setFormat(PROGRESS_FORMAT)  # the last step's ETA is over
         elif kind == "model_choice":
             from gpu_assistant.training.auto import choice_text
 
@@ -430,6 +432,8 @@ class TrainPage(Page):
             self.model_reason.setText(text)
         elif kind in {"warning", "progress", "fine_tune_estimate"}:
             self.status.setText(str(event.get("message", "")))
+            if kind == "progress":  # maps or scoring between epochs: the batch line is over
+                self.progress.setFormat(PROGRESS_FORMAT)
         elif kind in {"done", "cancelled"} and event.get("best_epoch"):
             self.best_epoch = int(event["best_epoch"])
 
