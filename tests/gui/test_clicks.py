@@ -143,7 +143,9 @@ def test_every_results_button_does_what_it_says(make_window, qtbot, trained_run)
     assert any(name in results.prediction.text() for name in names)
     tried = results.try_preview.pixmap().toImage()
     qtbot.mouseClick(results.why_button, LEFT)  # the heatmap replaces the picture tried
+    assert not results.why_button.isEnabled()  # a second click would cancel the first
     qtbot.waitUntil(lambda: results.try_preview.pixmap().toImage() != tried, timeout=120_000)
+    qtbot.waitUntil(results.why_button.isEnabled, timeout=10_000)
     assert list((runs["finished"] / "explain").glob("*.png"))
 
     expected = {

@@ -50,7 +50,7 @@ PREVIEW_PX = 128  # small images (the sample set is 32 px) are scaled up to stay
 STRETCH_MATRIX_UP_TO = 12  # classes; more keep their content size and scroll
 ROWS_SHOWN = 8  # confusion-matrix rows kept on screen before it scrolls (8 classes, 1024x700)
 # The formats the app reads (data/images.py), for the file dialog.
-IMAGE_FILTER = "Images (*.jpg *.jpeg *.png *.bmp *.gif *.webp *.tif *.tiff)"
+IMAGE_FILTER = "Images (*.jpg *.jpeg *.jpe *.jfif *.png *.bmp *.gif *.webp *.tif *.tiff)"
 EXPORT_FORMATS = (
     ("Keras + labels", ("keras", "labels"), "keras"),
     ("SavedModel", ("savedmodel",), "savedmodel"),
@@ -279,6 +279,8 @@ class ResultsPage(Page):
         self.matrix.setRowCount(0)
         self.matrix.setColumnCount(0)
         self.per_class.setRowCount(0)
+        for table in (self.matrix, self.per_class):
+            table.setMinimumHeight(0)  # the next run's class count sets it again
         self.show_examples([], "Misclassified validation images")
         self.try_preview.clear()
         self.try_preview.setText("or drop an image here")
@@ -444,14 +446,18 @@ class ResultsPage(Page):
         if self.run_dir is None or self.tried is None:
             return
         model, out = self.run_dir / "model.keras", self.run_dir / "explain"
+        self.why_button.setEnabled(False)  # asked twice, the second would cancel the first
         self.predict_slot.start(
             "explain",
             _explain_job(model, self.tried, out, self.state.models),
-            on_result=lambda done: (
-                self._preview(Path(done["heatmap"])) if "heatmap" in done else None
-            ),
+            on_result=self._show_heatmap,
             on_error=lambda m, f, d: self.state.report_error("Could not explain it", m, f, d),
+            on_finished=lambda: self.why_button.setEnabled(self.tried is not None),
         )
+
+    def _show_heatmap(self, done: dict[str, Any]) -> None:
+        if "heatmap" in done:
+            self._preview(Path(done["heatmap"]))
 
     def _prediction_failed(self, message: str, fix: str, details: str) -> None:
         self.prediction.setText("")
@@ -461,7 +467,9 @@ class ResultsPage(Page):
         if prediction.error:
             self.prediction.setText("")
             self.state.report_error(
-                "Cannot read this image", prediction.error, "Choose a JPEG, PNG, BMP or GIF file."
+                "Cannot read this image",
+                prediction.error,
+                "Choose a JPEG, PNG, BMP, GIF, WebP or TIFF file.",
             )
             return
         self.prediction.setText(
