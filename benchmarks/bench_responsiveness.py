@@ -192,12 +192,16 @@ def main() -> int:
         window = open_window(args)
         settings = window.page("train").settings()
         # Alternated in pairs: this host's speed drifts by 10-15 % within minutes, more than
-        # the difference measured, so each GUI run is compared with the headless run next to it.
-        for _ in range(args.repeats):
+        # the difference measured, so each GUI run is compared with the headless run next to
+        # it, and every other pair runs headless first so that a steady drift cancels out.
+        for pair in range(args.repeats):
+            if pair % 2:
+                cli_rates.append(headless(settings))
             gui_rate, run_stalls = with_gui(window)
             gui_rates.append(gui_rate)
             stalls += run_stalls
-            cli_rates.append(headless(settings))
+            if not pair % 2:
+                cli_rates.append(headless(settings))
             print(
                 f"  pair: GUI {gui_rate:.0f} images/s, headless {cli_rates[-1]:.0f} images/s, "
                 f"ratio {gui_rate / cli_rates[-1]:.3f}"
