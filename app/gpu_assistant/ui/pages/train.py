@@ -71,7 +71,7 @@ class TrainPage(Page):
         self.run_dir: Path | None = None  # the current run's folder, known from its start event
         self._monitored: list[int] = []
         self._t0 = time.monotonic()
-        self._memory_shown = 0.0  # seconds after _t0 of the last memory point from the trainer
+        self._memory_shown = -SAMPLE_EVERY_S  # after _t0: the trainer's last memory point
 
         top = QHBoxLayout()
         top.addWidget(self._options_box(), 2)
